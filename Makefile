@@ -1,0 +1,46 @@
+# Two commands do all set-up on a fresh machine: `make dev` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install db test lint typecheck pytest dev bench-import bench-pacing bench-ari clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# PostgreSQL: ORCH_DATABASE_URL when set; else 127.0.0.1:5432 (user postgres);
+# if nothing answers, install Debian's postgresql and start it.
+db:
+	@bash scripts/ensure-postgres.sh
+
+lint: install
+	$(BIN)/ruff check orchestrator pbxsim tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install db
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+dev: install db
+	bash scripts/dev.sh
+
+bench-import: install db
+	$(BIN)/python bench/import_bench.py
+
+bench-pacing: install
+	$(BIN)/python -m bench.pacing
+
+bench-ari: install
+	$(BIN)/python bench/ari_bench.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
