@@ -15,6 +15,11 @@ from orchestrator.commands import CliError
 # Command modules, in the order they appear in --help.
 COMMAND_MODULES = [
     "orchestrator.commands.migrate",
+    "orchestrator.commands.contacts",
+    "orchestrator.commands.dnc",
+    "orchestrator.commands.campaign",
+    "orchestrator.commands.agent",
+    "orchestrator.commands.report",
 ]
 
 

@@ -45,21 +45,101 @@ def template_database() -> Iterator[str]:
             _drop(conn, name)
 
 
-@pytest.fixture
-def database_url(template_database: str) -> Iterator[str]:
-    """A fresh, migrated database for this test alone; its URL."""
-    name = f"{template_database}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_database)
+class _DatabasePool:
+    """Databases copied from the template, reset and handed out again.
+
+    DROP DATABASE forces a checkpoint (a second or more on a busy machine), so a test's
+    database is not dropped but reset: other sessions on it are ended, every table is
+    truncated and the rows the migrations seeded are copied back in.
+    """
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self.free: list[str] = []
+        self.all: list[str] = []
+        self.seed: dict[str, bytes] = {}
+        self.tables: list[str] = []
+        with psycopg.connect(_url_for(template)) as conn:
+            self.tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                    " AND tablename <> 'schema_migrations' ORDER BY tablename"
+                )
+            ]
+            for table in self.tables:
+                buf = bytearray()
+                with conn.cursor().copy(
+                    sql.SQL("COPY {} TO STDOUT").format(sql.Identifier(table))
+                ) as copy:
+                    for chunk in copy:
+                        buf += chunk
+                if buf:
+                    self.seed[table] = bytes(buf)
+
+    def checkout(self) -> str:
+        if self.free:
+            return self.free.pop()
+        name = f"{self.template}_{len(self.all)}"
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(self.template)
+                )
             )
-        )
+        self.all.append(name)
+        return name
+
+    def checkin(self, name: str) -> None:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+        with psycopg.connect(_url_for(name)) as conn:
+            conn.execute(
+                sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+                    sql.SQL(", ").join(sql.Identifier(t) for t in self.tables)
+                )
+            )
+            for table, data in self.seed.items():
+                with conn.cursor().copy(
+                    sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))
+                ) as copy:
+                    copy.write(data)
+            # Sequences of seeded tables continue after the seeded ids.
+            for table in self.seed:
+                conn.execute(
+                    sql.SQL(
+                        "SELECT setval(pg_get_serial_sequence({t}, 'id'), max(id)) FROM {i}"
+                    ).format(t=sql.Literal(table), i=sql.Identifier(table))
+                )
+        self.free.append(name)
+
+    def drop_all(self) -> None:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            for name in self.all:
+                _drop(conn, name)
+
+
+@pytest.fixture(scope="session")
+def _database_pool(template_database: str) -> Iterator[_DatabasePool]:
+    pool = _DatabasePool(template_database)
+    try:
+        yield pool
+    finally:
+        pool.drop_all()
+
+
+@pytest.fixture
+def database_url(_database_pool: _DatabasePool) -> Iterator[str]:
+    """A migrated database for this test alone (seeded rows only); its URL."""
+    name = _database_pool.checkout()
     try:
         yield _url_for(name)
     finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            _drop(conn, name)
+        _database_pool.checkin(name)
 
 
 @pytest.fixture
