@@ -1,0 +1,785 @@
+"""ARI over HTTP and WebSocket (aiohttp): the wire side of the engine.
+
+Status codes and bodies follow Asterisk 22 as recorded in shared/asterisk-traces
+(more/README-NOTES.txt is precise about the error cases).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from pbxsim.engine import ASTERISK_ID, Engine
+from pbxsim.model import AriError, Channel, SimEvent
+
+log = logging.getLogger("pbxsim.ari")
+
+#: longer request lines get Asterisk's HTML 400 (5000 characters in a query did)
+MAX_REQUEST_LINE = 4096
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class WsSession:
+    """One ARI WebSocket: the apps it carries and its send queue."""
+
+    apps: list[str]
+    subscribe_all: bool
+    ws: web.WebSocketResponse
+    request: web.Request
+    queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    replaced: set[str] = field(default_factory=set)
+    stalled_until: float = 0.0
+    resume: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False
+
+    def abort(self) -> None:
+        """Close the TCP connection without a close frame (a cut cable)."""
+        self.closed = True
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+        self.queue.put_nowait(None)
+        self.resume.set()
+
+
+def event_json(ev: SimEvent, app: str) -> dict[str, Any]:
+    """The ARI JSON of an engine event, keys in Asterisk's order."""
+    ts = _iso(ev.timestamp)
+    k = ev.kind
+    d: dict[str, Any]
+    chan = ev.channel.ari() if ev.channel is not None else None
+    if k == "ChannelVarset":
+        d = {"variable": ev.data["variable"], "value": ev.data["value"], "type": k,
+             "timestamp": ts}
+        if chan is not None:
+            d["channel"] = chan
+    elif k == "ChannelHangupRequest":
+        d = {"cause": ev.data["cause"]}
+        if ev.data.get("soft"):
+            d["soft"] = True
+        if "tech_cause" in ev.data:
+            d["tech_cause"] = ev.data["tech_cause"]
+        d.update({"type": k, "timestamp": ts, "channel": chan})
+    elif k == "DeviceStateChanged":
+        return {"type": k, "application": app, "timestamp": ts,
+                "device_state": ev.data["device_state"], "asterisk_id": ASTERISK_ID}
+    elif k == "ApplicationReplaced":
+        return {"type": k, "timestamp": ts, "application": app, "asterisk_id": ASTERISK_ID}
+    else:
+        d = {"type": k, "timestamp": ts}
+        if k == "ChannelDestroyed":
+            d["cause"] = ev.data["cause"]
+            d["cause_txt"] = ev.data["cause_txt"]
+            if "tech_cause" in ev.data:
+                d["tech_cause"] = ev.data["tech_cause"]
+            d["channel"] = chan
+        elif k == "ChannelDialplan":
+            d["dialplan_app"] = ev.data["dialplan_app"]
+            d["dialplan_app_data"] = ev.data["dialplan_app_data"]
+            d["channel"] = chan
+        elif k == "ChannelCallerId":
+            d["caller_presentation"] = ev.data["caller_presentation"]
+            d["caller_presentation_txt"] = ev.data["caller_presentation_txt"]
+            d["channel"] = chan
+        elif k == "Dial":
+            d.update({"dialstatus": ev.data["dialstatus"], "forward": ev.data["forward"],
+                      "dialstring": ev.data["dialstring"], "peer": chan})
+        elif k == "StasisStart":
+            d["args"] = ev.data["args"]
+            d["channel"] = chan
+        elif k in ("ChannelEnteredBridge", "ChannelLeftBridge"):
+            d["bridge"] = ev.bridge.ari() if ev.bridge else None
+            d["channel"] = chan
+        elif k in ("BridgeCreated", "BridgeDestroyed"):
+            d["bridge"] = ev.bridge.ari() if ev.bridge else None
+        elif k.startswith("Playback"):
+            d["playback"] = ev.data["playback"]
+        elif k.startswith("Recording"):
+            d["recording"] = ev.data["recording"]
+        elif k == "ChannelUserevent":
+            d["eventname"] = ev.data["eventname"]
+            d["userevent"] = ev.data["userevent"]
+            if chan is not None:
+                d["channel"] = chan
+        elif k == "ApplicationMoveFailed":
+            d["channel"] = chan
+            d["destination"] = ev.data["destination"]
+            d["args"] = ev.data["args"]
+        else:
+            if chan is not None:
+                d["channel"] = chan
+    d["asterisk_id"] = ASTERISK_ID
+    d["application"] = app
+    return d
+
+
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    dt = datetime.fromtimestamp(ts, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+0000"
+
+
+class AriServer:
+    """The ARI HTTP application and its WebSocket sessions."""
+
+    def __init__(self, engine: Engine, user: str, password: str) -> None:
+        self.engine = engine
+        self.user = user
+        self.password = password
+        self.sessions: list[WsSession] = []
+        self.owner: dict[str, WsSession] = {}
+        """app name -> the session that currently carries it."""
+        self.latency_ms = 0.0
+        self.stalled_until = 0.0
+        engine.listeners.append(self.on_event)
+        self.app = self._make_app()
+
+    # ------------------------------------------------------------------ events out
+    def on_event(self, ev: SimEvent) -> None:
+        if not ev.ari:
+            return
+        for app, sess in list(self.owner.items()):
+            if sess.closed or app in sess.replaced:
+                continue
+            if ev.kind == "ChannelUserevent" and not ev.to_all:
+                if app not in ev.targets:
+                    continue
+            elif not ((ev.to_all and sess.subscribe_all) or app in ev.targets):
+                continue
+            msg = json.dumps(event_json(ev, app), ensure_ascii=False)
+            sess.queue.put_nowait(msg)
+            if ev.dup_for_all and sess.subscribe_all:
+                # bridge playback/recording events arrive twice (surprise 18)
+                sess.queue.put_nowait(msg)
+
+    # ------------------------------------------------------------------ control hooks
+    def cut_all(self) -> int:
+        n = 0
+        for s in list(self.sessions):
+            s.abort()
+            n += 1
+        return n
+
+    def stall_all(self, seconds: float) -> int:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        for s in self.sessions:
+            s.stalled_until = until
+            s.resume.clear()
+        loop.call_later(seconds, self._unstall)
+        return len(self.sessions)
+
+    def _unstall(self) -> None:
+        loop = asyncio.get_running_loop()
+        for s in self.sessions:
+            if s.stalled_until <= loop.time() + 0.001:
+                s.stalled_until = 0.0
+                s.resume.set()
+
+    # ------------------------------------------------------------------ app
+    def _make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=4 * 1024 * 1024)
+        r = app.router
+        a = "/ari"
+        r.add_get(a + "/events", self.ws_events)
+        r.add_get(a + "/asterisk/info", self.asterisk_info)
+        r.add_get(a + "/asterisk/ping", self.asterisk_ping)
+        r.add_get(a + "/channels", self.channels_list)
+        r.add_post(a + "/channels", self.channels_originate)
+        r.add_post(a + "/channels/create", self.channels_create)
+        r.add_get(a + "/channels/{id}", self.channel_get)
+        r.add_post(a + "/channels/{id}", self.channels_originate_id)
+        r.add_delete(a + "/channels/{id}", self.channel_delete)
+        r.add_post(a + "/channels/{id}/answer", self.ch_answer)
+        r.add_post(a + "/channels/{id}/ring", self.ch_ring)
+        r.add_delete(a + "/channels/{id}/ring", self.ch_ring_stop)
+        r.add_post(a + "/channels/{id}/hold", self.ch_hold)
+        r.add_delete(a + "/channels/{id}/hold", self.ch_unhold)
+        r.add_post(a + "/channels/{id}/moh", self.ch_moh)
+        r.add_delete(a + "/channels/{id}/moh", self.ch_moh_stop)
+        r.add_post(a + "/channels/{id}/silence", self.ch_silence)
+        r.add_delete(a + "/channels/{id}/silence", self.ch_silence)
+        r.add_post(a + "/channels/{id}/mute", self.ch_silence)
+        r.add_delete(a + "/channels/{id}/mute", self.ch_silence)
+        r.add_post(a + "/channels/{id}/dtmf", self.ch_silence)
+        r.add_post(a + "/channels/{id}/play", self.ch_play)
+        r.add_post(a + "/channels/{id}/play/{pid}", self.ch_play)
+        r.add_post(a + "/channels/{id}/record", self.ch_record)
+        r.add_post(a + "/channels/{id}/snoop", self.ch_snoop)
+        r.add_post(a + "/channels/{id}/snoop/{sid}", self.ch_snoop)
+        r.add_get(a + "/channels/{id}/variable", self.ch_var_get)
+        r.add_post(a + "/channels/{id}/variable", self.ch_var_set)
+        r.add_get(a + "/channels/{id}/variables", self.ch_vars_get)
+        r.add_post(a + "/channels/{id}/variables", self.ch_vars_set)
+        r.add_post(a + "/channels/{id}/continue", self.ch_continue)
+        r.add_post(a + "/channels/{id}/move", self.ch_move)
+        r.add_post(a + "/channels/{id}/redirect", self.ch_redirect)
+        r.add_post(a + "/channels/{id}/dial", self.ch_dial)
+        r.add_get(a + "/channels/{id}/rtp_statistics", self.ch_rtp)
+        r.add_get(a + "/bridges", self.bridges_list)
+        r.add_post(a + "/bridges", self.bridges_create)
+        r.add_get(a + "/bridges/{bid}", self.bridge_get)
+        r.add_post(a + "/bridges/{bid}", self.bridges_create_id)
+        r.add_delete(a + "/bridges/{bid}", self.bridge_delete)
+        r.add_post(a + "/bridges/{bid}/addChannel", self.br_add)
+        r.add_post(a + "/bridges/{bid}/removeChannel", self.br_remove)
+        r.add_post(a + "/bridges/{bid}/moh", self.br_moh)
+        r.add_delete(a + "/bridges/{bid}/moh", self.br_moh_stop)
+        r.add_post(a + "/bridges/{bid}/play", self.br_play)
+        r.add_post(a + "/bridges/{bid}/play/{pid}", self.br_play)
+        r.add_post(a + "/bridges/{bid}/record", self.br_record)
+        r.add_get(a + "/bridges/{bid}/variable", self.br_var_get)
+        r.add_post(a + "/bridges/{bid}/variable", self.br_var_set)
+        r.add_get(a + "/applications", self.apps_list)
+        r.add_get(a + "/applications/{app}", self.app_get)
+        r.add_post(a + "/applications/{app}/subscription", self.app_subscribe)
+        r.add_delete(a + "/applications/{app}/subscription", self.app_unsubscribe)
+        r.add_get(a + "/playbacks/{pid}", self.pb_get)
+        r.add_delete(a + "/playbacks/{pid}", self.pb_stop)
+        r.add_post(a + "/playbacks/{pid}/control", self.pb_control)
+        r.add_get(a + "/recordings/live/{name}", self.rec_get)
+        r.add_post(a + "/recordings/live/{name}/stop", self.rec_stop)
+        r.add_delete(a + "/recordings/live/{name}", self.rec_cancel)
+        r.add_post(a + "/recordings/live/{name}/pause", self.rec_pause)
+        r.add_delete(a + "/recordings/live/{name}/pause", self.rec_unpause)
+        r.add_post(a + "/recordings/live/{name}/mute", self.rec_mute)
+        r.add_delete(a + "/recordings/live/{name}/mute", self.rec_unmute)
+        r.add_get(a + "/recordings/stored", self.stored_list)
+        r.add_get(a + "/recordings/stored/{name}", self.stored_get)
+        r.add_get(a + "/recordings/stored/{name}/file", self.stored_file)
+        r.add_delete(a + "/recordings/stored/{name}", self.stored_delete)
+        r.add_post(a + "/recordings/stored/{name}/copy", self.stored_copy)
+        r.add_post(a + "/events/user/{name}", self.user_event)
+        r.add_get(a + "/sounds", self.sounds)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if len(request.raw_path) > MAX_REQUEST_LINE:
+            # Asterisk's HTTP server: an HTML page, not ARI JSON (notes 7)
+            return web.Response(status=400, content_type="text/html",
+                                text="<html><body><h1>400 Bad Request</h1>"
+                                     "Request line too long</body></html>")
+        if not self._authorized(request):
+            return web.json_response({"message": "Authentication required"}, status=401,
+                                     headers={"WWW-Authenticate": 'Basic realm="Asterisk REST Interface"'})
+        self.engine.stats["rest_requests"] += 1
+        if self.latency_ms > 0 and request.path != "/ari/events":
+            await asyncio.sleep(self.latency_ms / 1000.0)
+        try:
+            return await handler(request)
+        except AriError as e:
+            return web.json_response({e.key: e.message}, status=e.status)
+        except web.HTTPMethodNotAllowed:
+            return web.json_response({"message": "Invalid method"}, status=405)
+        except web.HTTPNotFound:
+            return web.json_response({"message": "Resource not found"}, status=404)
+        except _BadBody:
+            return web.json_response({"message": "Error parsing request body"}, status=400)
+
+    def _authorized(self, request: web.Request) -> bool:
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            try:
+                raw = base64.b64decode(auth[6:]).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                return False
+            return raw == f"{self.user}:{self.password}"
+        key = request.query.get("api_key")
+        return key is not None and key == f"{self.user}:{self.password}"
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        """Query parameters, overlaid with the JSON body (ARI accepts both)."""
+        p: dict[str, Any] = {k: v for k, v in request.query.items() if k != "api_key"}
+        if request.can_read_body:
+            raw = await request.read()
+            if raw.strip():
+                try:
+                    body = json.loads(raw)
+                except ValueError as exc:
+                    raise _BadBody() from exc
+                if isinstance(body, dict):
+                    for k, v in body.items():
+                        p[k] = v
+        return p
+
+    @staticmethod
+    def _ok(body: Any = None, status: int = 200) -> web.Response:
+        if body is None:
+            return web.Response(status=204)
+        return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+    # ------------------------------------------------------------------ websocket
+    async def ws_events(self, request: web.Request) -> web.StreamResponse:
+        apps = [a for a in request.query.get("app", "").split(",") if a]
+        if not apps:
+            return web.json_response({"message": "Missing parameter app"}, status=400)
+        sub_all = request.query.get("subscribeAll", "false").lower() in ("true", "1", "yes")
+        ws = web.WebSocketResponse(autoping=True, heartbeat=None)
+        await ws.prepare(request)
+        sess = WsSession(apps=apps, subscribe_all=sub_all, ws=ws, request=request)
+        sess.resume.set()
+        for a in apps:
+            old = self.owner.get(a)
+            if old is not None and not old.closed:
+                # the first socket gets ApplicationReplaced and then nothing (surprise 17)
+                old.queue.put_nowait(json.dumps({"type": "ApplicationReplaced",
+                                                 "timestamp": self.engine.clock.iso(),
+                                                 "application": a, "asterisk_id": ASTERISK_ID}))
+                old.replaced.add(a)
+            self.owner[a] = sess
+            self.engine.register_app(a, sub_all)
+        self.sessions.append(sess)
+        writer = asyncio.get_running_loop().create_task(self._writer(sess))
+        try:
+            while not sess.closed:
+                if sess.stalled_until:
+                    # half-open: stop reading (no pong either) until the stall ends
+                    await sess.resume.wait()
+                    continue
+                try:
+                    msg = await asyncio.wait_for(ws.receive(), timeout=0.5)
+                except TimeoutError:
+                    continue
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
+                                WSMsgType.ERROR):
+                    break
+        finally:
+            sess.closed = True
+            sess.queue.put_nowait(None)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+            if sess in self.sessions:
+                self.sessions.remove(sess)
+            for a in apps:
+                if self.owner.get(a) is sess:
+                    del self.owner[a]
+                    # channels stay in Stasis; their events are dropped (surprise 12, 16)
+                    self.engine.unregister_app(a)
+            with contextlib.suppress(Exception):
+                await ws.close()
+        return ws
+
+    async def _writer(self, sess: WsSession) -> None:
+        while True:
+            msg = await sess.queue.get()
+            if msg is None or sess.closed:
+                return
+            while sess.stalled_until and not sess.closed:
+                await sess.resume.wait()
+            try:
+                await sess.ws.send_str(msg)
+            except (ConnectionError, RuntimeError):
+                sess.closed = True
+                return
+
+    # ------------------------------------------------------------------ asterisk
+    async def asterisk_info(self, request: web.Request) -> web.Response:
+        return self._ok({"system": {"version": "22.10.1", "entity_id": ASTERISK_ID},
+                         "status": {"startup_time": _iso(self.engine.started),
+                                    "last_reload_time": _iso(self.engine.started)}})
+
+    async def asterisk_ping(self, request: web.Request) -> web.Response:
+        return self._ok({"asterisk_id": ASTERISK_ID, "ping": "pong",
+                         "timestamp": self.engine.clock.iso()})
+
+    async def sounds(self, request: web.Request) -> web.Response:
+        return self._ok([{"id": n, "formats": [{"language": "lab", "format": "slin"}]}
+                         for n in ("machine-greeting", "beep", "hello")])
+
+    # ------------------------------------------------------------------ channels
+    async def channels_list(self, request: web.Request) -> web.Response:
+        return self._ok([c.snap().ari() for c in self.engine.channel_list()])
+
+    async def channel_get(self, request: web.Request) -> web.Response:
+        c = self.engine.get_channel(request.match_info["id"])
+        return self._ok(c.snap().ari())
+
+    def _chan_reply(self, c: Channel) -> web.Response:
+        return self._ok(c.snap().ari())
+
+    async def channels_originate(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        return self._chan_reply(self.engine.originate(p))
+
+    async def channels_originate_id(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        p["channelId"] = request.match_info["id"]
+        return self._chan_reply(self.engine.originate(p))
+
+    async def channels_create(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        return self._chan_reply(self.engine.create(p))
+
+    async def channel_delete(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        self.engine.hangup(request.match_info["id"], p.get("reason"), p.get("reason_code"))
+        return self._ok()
+
+    async def ch_answer(self, request: web.Request) -> web.Response:
+        self.engine.answer(request.match_info["id"])
+        return self._ok()
+
+    async def ch_ring(self, request: web.Request) -> web.Response:
+        self.engine.ring(request.match_info["id"], True)
+        return self._ok()
+
+    async def ch_ring_stop(self, request: web.Request) -> web.Response:
+        self.engine.ring(request.match_info["id"], False)
+        return self._ok()
+
+    async def ch_hold(self, request: web.Request) -> web.Response:
+        self.engine.hold(request.match_info["id"], True)
+        return self._ok()
+
+    async def ch_unhold(self, request: web.Request) -> web.Response:
+        self.engine.hold(request.match_info["id"], False)
+        return self._ok()
+
+    async def ch_moh(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        self.engine.moh(request.match_info["id"], True, p.get("mohClass"))
+        return self._ok()
+
+    async def ch_moh_stop(self, request: web.Request) -> web.Response:
+        self.engine.moh(request.match_info["id"], False, None)
+        return self._ok()
+
+    async def ch_silence(self, request: web.Request) -> web.Response:
+        self.engine.silence(request.match_info["id"])
+        return self._ok()
+
+    async def ch_play(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        media = _media(p.get("media"))
+        pid = request.match_info.get("pid") or p.get("playbackId")
+        pb = self.engine.play("channel", request.match_info["id"], media, pid, p.get("lang"))
+        return self._ok(pb.ari(), status=201)
+
+    async def ch_record(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        rec = self.engine.record("channel", request.match_info["id"], p)
+        return self._ok(rec.ari(), status=201)
+
+    async def ch_snoop(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        if request.match_info.get("sid"):
+            p["snoopId"] = request.match_info["sid"]
+        return self._chan_reply(self.engine.snoop(request.match_info["id"], p))
+
+    async def ch_var_get(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        return self._ok({"value": self.engine.get_var(request.match_info["id"], p.get("variable"))})
+
+    async def ch_var_set(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        value = p.get("value")
+        report = str(p.get("report_events", "false")).lower() in ("true", "1")
+        self.engine.set_var(request.match_info["id"], p.get("variable"),
+                            None if value is None else str(value), report)
+        return self._ok()
+
+    async def ch_vars_get(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        names = [n for n in str(_csv(p.get("variables")) or "").split(",") if n]
+        return self._ok({"variables": self.engine.get_vars(request.match_info["id"], names)})
+
+    async def ch_vars_set(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        self.engine.set_vars(request.match_info["id"], p.get("variables"))
+        return self._ok()
+
+    async def ch_continue(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        prio = p.get("priority")
+        label = p.get("label")
+        pr: int | None = None
+        if prio not in (None, ""):
+            try:
+                pr = int(prio)
+            except (TypeError, ValueError):
+                pr = 1
+        del label
+        self.engine.continue_(request.match_info["id"], p.get("context"), p.get("extension"), pr)
+        return self._ok()
+
+    async def ch_move(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        app = p.get("app") or ""
+        if not app:
+            raise AriError(400, "Missing parameter app")
+        args = [a for a in str(p.get("appArgs") or "").split(",") if a]
+        self.engine.move(request.match_info["id"], app, args)
+        return self._ok()
+
+    async def ch_redirect(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        self.engine.redirect(request.match_info["id"], p.get("endpoint"))
+        return self._ok()
+
+    async def ch_dial(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        t = p.get("timeout")
+        timeout: int | None = None
+        if t not in (None, ""):
+            try:
+                timeout = int(t)
+            except (TypeError, ValueError):
+                timeout = None
+        self.engine.dial(request.match_info["id"], timeout)
+        return self._ok()
+
+    async def ch_rtp(self, request: web.Request) -> web.Response:
+        c = self.engine.get_channel(request.match_info["id"])
+        if c.tech != "PJSIP":
+            raise AriError(404, "Channel does not have RTP")
+        zero = ("txcount", "rxcount", "txploss", "rxploss", "txoctetcount", "rxoctetcount")
+        return self._ok({**{k: 0 for k in zero}, "channel_uniqueid": c.id})
+
+    # ------------------------------------------------------------------ bridges
+    async def bridges_list(self, request: web.Request) -> web.Response:
+        return self._ok([b.snap().ari() for b in self.engine.bridges.values()])
+
+    async def bridges_create(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        b = self.engine.create_bridge(p.get("type"), p.get("bridgeId"), p.get("name"),
+                                      self._one_app())
+        return self._ok(b.snap().ari())
+
+    async def bridges_create_id(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        b = self.engine.create_bridge(p.get("type"), request.match_info["bid"], p.get("name"),
+                                      self._one_app())
+        return self._ok(b.snap().ari())
+
+    def _one_app(self) -> str | None:
+        # Asterisk subscribes the app that created a bridge; with one connected app
+        # (the dialer's case) that app is the obvious owner.
+        apps = list(self.owner)
+        return apps[0] if len(apps) == 1 else None
+
+    async def bridge_get(self, request: web.Request) -> web.Response:
+        return self._ok(self.engine.get_bridge(request.match_info["bid"]).snap().ari())
+
+    async def bridge_delete(self, request: web.Request) -> web.Response:
+        self.engine.destroy_bridge(request.match_info["bid"])
+        return self._ok()
+
+    async def br_add(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        self.engine.add_to_bridge(request.match_info["bid"], _csv(p.get("channel")), p.get("role"))
+        return self._ok()
+
+    async def br_remove(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        self.engine.remove_from_bridge(request.match_info["bid"], _csv(p.get("channel")))
+        return self._ok()
+
+    async def br_moh(self, request: web.Request) -> web.Response:
+        self.engine.bridge_moh(request.match_info["bid"], True)
+        return self._ok()
+
+    async def br_moh_stop(self, request: web.Request) -> web.Response:
+        self.engine.bridge_moh(request.match_info["bid"], False)
+        return self._ok()
+
+    async def br_play(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        pid = request.match_info.get("pid") or p.get("playbackId")
+        pb = self.engine.play("bridge", request.match_info["bid"], _media(p.get("media")), pid,
+                              p.get("lang"))
+        return self._ok(pb.ari(), status=201)
+
+    async def br_record(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        rec = self.engine.record("bridge", request.match_info["bid"], p)
+        return self._ok(rec.ari(), status=201)
+
+    async def br_var_get(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        b = self.engine.get_bridge(request.match_info["bid"])
+        name = p.get("variable")
+        if not name:
+            raise AriError(400, "Variable name is required")
+        if name not in b.vars:
+            raise AriError(404, "Provided variable was not found")
+        return self._ok({"value": b.vars[name]})
+
+    async def br_var_set(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        b = self.engine.get_bridge(request.match_info["bid"])
+        name = p.get("variable")
+        if not name:
+            raise AriError(400, "Variable name is required")
+        b.vars[str(name)] = str(p.get("value") or "")
+        return self._ok()
+
+    # ------------------------------------------------------------------ applications
+    async def apps_list(self, request: web.Request) -> web.Response:
+        return self._ok([self.engine.app_json(a) for a in self.engine.apps])
+
+    async def app_get(self, request: web.Request) -> web.Response:
+        return self._ok(self.engine.app_json(request.match_info["app"]))
+
+    async def app_subscribe(self, request: web.Request) -> web.Response:
+        app = request.match_info["app"]
+        p = await self._params(request)
+        if app not in self.engine.apps:
+            raise AriError(404, "Application not found")
+        sources = _csv(p.get("eventSource")) or ""
+        if not sources:
+            raise AriError(400, "Missing parameter eventSource")
+        for src in sources.split(","):
+            kind, _, oid = src.partition(":")
+            if kind == "channel":
+                c = self.engine.channels.get(oid)
+                if c is None:
+                    raise AriError(422, "Event source does not exist")
+                c.subscribers.add(app)
+            elif kind == "bridge":
+                b = self.engine.bridges.get(oid)
+                if b is None:
+                    raise AriError(422, "Event source does not exist")
+                b.subscribers.add(app)
+            elif kind not in ("endpoint", "deviceState"):
+                raise AriError(400, "Invalid event source URI scheme")
+        return self._ok(self.engine.app_json(app))
+
+    async def app_unsubscribe(self, request: web.Request) -> web.Response:
+        app = request.match_info["app"]
+        p = await self._params(request)
+        if app not in self.engine.apps:
+            raise AriError(404, "Application not found")
+        for src in (_csv(p.get("eventSource")) or "").split(","):
+            kind, _, oid = src.partition(":")
+            obj: Any = (self.engine.channels.get(oid) if kind == "channel"
+                        else self.engine.bridges.get(oid) if kind == "bridge" else None)
+            if obj is not None:
+                obj.subscribers.discard(app)
+        return self._ok(self.engine.app_json(app))
+
+    # ------------------------------------------------------------------ playbacks, recordings
+    async def pb_get(self, request: web.Request) -> web.Response:
+        return self._ok(self.engine.get_playback(request.match_info["pid"]).ari())
+
+    async def pb_stop(self, request: web.Request) -> web.Response:
+        self.engine.stop_playback(request.match_info["pid"])
+        return self._ok()
+
+    async def pb_control(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        self.engine.control_playback(request.match_info["pid"], p.get("operation"))
+        return self._ok()
+
+    async def rec_get(self, request: web.Request) -> web.Response:
+        return self._ok(self.engine.get_live(request.match_info["name"]).ari())
+
+    async def _rec_op(self, request: web.Request, op: str) -> web.Response:
+        self.engine.recording_op(request.match_info["name"], op)
+        return self._ok()
+
+    async def rec_stop(self, request: web.Request) -> web.Response:
+        return await self._rec_op(request, "stop")
+
+    async def rec_cancel(self, request: web.Request) -> web.Response:
+        return await self._rec_op(request, "cancel")
+
+    async def rec_pause(self, request: web.Request) -> web.Response:
+        return await self._rec_op(request, "pause")
+
+    async def rec_unpause(self, request: web.Request) -> web.Response:
+        return await self._rec_op(request, "unpause")
+
+    async def rec_mute(self, request: web.Request) -> web.Response:
+        return await self._rec_op(request, "mute")
+
+    async def rec_unmute(self, request: web.Request) -> web.Response:
+        return await self._rec_op(request, "unmute")
+
+    async def stored_list(self, request: web.Request) -> web.Response:
+        return self._ok(list(self.engine.stored_recordings.values()))
+
+    async def stored_get(self, request: web.Request) -> web.Response:
+        rec = self.engine.stored_recordings.get(request.match_info["name"])
+        if rec is None:
+            raise AriError(404, "Recording not found")
+        return self._ok(rec)
+
+    async def stored_file(self, request: web.Request) -> web.Response:
+        rec = self.engine.stored_recordings.get(request.match_info["name"])
+        if rec is None:
+            raise AriError(404, "Recording not found")
+        seconds = self.engine.stored_durations.get(request.match_info["name"], 0.0)
+        return web.Response(body=_silent_wav(seconds),
+                            content_type="audio/wav")
+
+    async def stored_delete(self, request: web.Request) -> web.Response:
+        if self.engine.stored_recordings.pop(request.match_info["name"], None) is None:
+            raise AriError(404, "Recording not found")
+        return self._ok()
+
+    async def stored_copy(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        rec = self.engine.stored_recordings.get(request.match_info["name"])
+        if rec is None:
+            raise AriError(404, "Recording not found")
+        dest = p.get("destinationRecordingName") or ""
+        if not dest:
+            raise AriError(400, "Missing parameter destinationRecordingName")
+        if dest in self.engine.stored_recordings:
+            raise AriError(409, "A recording with the same name already exists on the system")
+        self.engine.stored_recordings[dest] = {"name": dest, "format": rec["format"]}
+        return self._ok(self.engine.stored_recordings[dest])
+
+    # ------------------------------------------------------------------ events
+    async def user_event(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        src = _csv(p.get("source")) or ""
+        variables = p.get("variables") if isinstance(p.get("variables"), dict) else {}
+        assert isinstance(variables, dict)
+        self.engine.user_event(request.match_info["name"], p.get("application"),
+                               [s for s in src.split(",") if s], variables)
+        return self._ok()
+
+
+def _silent_wav(seconds: float) -> bytes:
+    """A valid 8 kHz 16-bit mono WAV of silence (pbxsim records no audio)."""
+    import struct
+
+    frames = int(max(0.0, seconds) * 8000)
+    data = b"\x00\x00" * frames
+    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt "
+            + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+            + b"data" + struct.pack("<I", len(data)) + data)
+
+
+class _BadBody(Exception):
+    pass
+
+
+def _media(v: Any) -> list[str]:
+    if v is None:
+        return []
+    if isinstance(v, list):
+        return [str(x) for x in v]
+    return [m for m in str(v).split(",") if m]
+
+
+def _csv(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, list):
+        return ",".join(str(x) for x in v)
+    return str(v)

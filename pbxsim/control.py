@@ -1,0 +1,118 @@
+"""The control endpoint: tests cut or stall sockets, add latency, restart, script parties.
+
+It listens on its own loopback port, apart from ARI, and needs no ARI credentials (the
+way wazo-calld's ARI mock exposes `/_send_ws_event`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from pbxsim.ami import AmiServer
+from pbxsim.ari import AriServer
+from pbxsim.engine import Engine
+from pbxsim.model import AriError
+
+
+class ControlServer:
+    def __init__(self, engine: Engine, ari: AriServer, ami: AmiServer) -> None:
+        self.engine = engine
+        self.ari = ari
+        self.ami = ami
+        app = web.Application()
+        r = app.router
+        r.add_post("/_pbxsim/ws/cut", self.ws_cut)
+        r.add_post("/_pbxsim/ws/stall", self.ws_stall)
+        r.add_post("/_pbxsim/latency", self.latency)
+        r.add_post("/_pbxsim/restart", self.restart)
+        r.add_post("/_pbxsim/script", self.script)
+        r.add_post("/_pbxsim/hangup/{channel_id}", self.hangup)
+        r.add_get("/_pbxsim/calls", self.calls)
+        r.add_get("/_pbxsim/stats", self.stats)
+        self.app = app
+
+    @staticmethod
+    def _bad(message: str) -> web.Response:
+        return web.json_response({"error": message}, status=400)
+
+    async def ws_cut(self, request: web.Request) -> web.Response:
+        return web.json_response({"cut": self.ari.cut_all()})
+
+    async def ws_stall(self, request: web.Request) -> web.Response:
+        try:
+            seconds = float(request.query.get("seconds", "5"))
+        except ValueError:
+            return self._bad("seconds: not a number")
+        if seconds < 0:
+            return self._bad("seconds: must be >= 0")
+        return web.json_response({"stalled": self.ari.stall_all(seconds), "seconds": seconds})
+
+    async def latency(self, request: web.Request) -> web.Response:
+        try:
+            ms = float(request.query.get("ms", "0"))
+        except ValueError:
+            return self._bad("ms: not a number")
+        if ms < 0:
+            return self._bad("ms: must be >= 0")
+        self.ari.latency_ms = ms
+        return web.json_response({"latency_ms": ms})
+
+    async def restart(self, request: web.Request) -> web.Response:
+        self.ari.cut_all()
+        self.ami.close_all()
+        await self.engine.restart()
+        return web.json_response({"restarted": True})
+
+    async def script(self, request: web.Request) -> web.Response:
+        try:
+            body: Any = json.loads(await request.read() or b"{}")
+        except ValueError:
+            return self._bad("body: not JSON")
+        if not isinstance(body, dict):
+            return self._bad("body: expected a JSON object")
+        number = body.get("number")
+        if not isinstance(number, str) or not number.strip():
+            return self._bad("number: required string")
+        outcome = body.get("outcome")
+        if not isinstance(outcome, str):
+            return self._bad("outcome: required string")
+        kw: dict[str, float | None] = {}
+        for name in ("ring_seconds", "talk_seconds"):
+            v = body.get(name)
+            if v is not None and not isinstance(v, int | float):
+                return self._bad(f"{name}: must be a number")
+            kw[name] = None if v is None else float(v)
+        try:
+            plan = self.engine.parties.script(number, outcome, kw["ring_seconds"],
+                                              kw["talk_seconds"])
+        except ValueError as e:
+            return self._bad(str(e))
+        return web.json_response({"number": number, "outcome": plan.outcome,
+                                  "ring_seconds": plan.ring_seconds,
+                                  "talk_seconds": plan.talk_seconds})
+
+    async def hangup(self, request: web.Request) -> web.Response:
+        try:
+            self.engine.far_end_hangup(request.match_info["channel_id"])
+        except AriError as e:
+            return web.json_response({"error": e.message}, status=e.status)
+        return web.json_response({"hungup": request.match_info["channel_id"]})
+
+    async def calls(self, request: web.Request) -> web.Response:
+        return web.json_response(self.engine.calls_summary())
+
+    async def stats(self, request: web.Request) -> web.Response:
+        e = self.engine
+        return web.json_response({
+            **e.stats,
+            "live_channels": len(e.channel_list()),
+            "bridges": len(e.bridges),
+            "apps": sorted(e.apps),
+            "websockets": len(self.ari.sessions),
+            "ami_sessions": len(self.ami.sessions),
+            "outcomes": e.outcomes,
+            "speed": e.clock.speed,
+        })

@@ -1,0 +1,170 @@
+"""The lab dialplan (shared/asterisk-traces/lab-config/extensions.conf) as data.
+
+A program is a list of `Step`s: priority n is `steps[n-1]`. Data may depend on the
+channel (its variables, its party plan), so it is a callable evaluated when the step runs,
+like Asterisk substitutes `${...}` at execution time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pbxsim.model import Channel
+from pbxsim.parties import GREETING_SECONDS, PartyPlan
+
+#: the contexts whose called party follows the customer rules
+CUSTOMER_CONTEXTS = ("customers", "dialer-out", "dialer-amd", "customers-long")
+#: the contexts whose extension is an agent phone that answers at once
+AGENT_CONTEXTS = ("agents", "dialer-agents", "agents-talk")
+KNOWN_CONTEXTS = (*CUSTOMER_CONTEXTS, *AGENT_CONTEXTS, "dialer-stasis", "lab-userevent", "default")
+
+Data = str | Callable[[Channel], str]
+
+
+@dataclass(frozen=True)
+class Step:
+    app: str
+    data: Data = ""
+    label: str | None = None
+
+    def render(self, chan: Channel) -> str:
+        return self.data(chan) if callable(self.data) else self.data
+
+
+def fmt_seconds(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def customer_program(number: str, plan: PartyPlan) -> list[Step]:
+    """[customers]: the outcome branch is chosen by the plan (the lab: by the last digit)."""
+    talk = plan.talk_seconds
+    d = plan.digit
+    steps = [
+        Step("NoOp", f"LAB customer {number} outcome digit {d}"),
+        Step("Set", f"DIGIT={d}"),
+        Step("GotoIf", "1?answer" if plan.outcome == "answer" else "0?answer"),
+        Step("Goto", "d" + d),
+        # answer: ring, answer, hello, talk, hang up
+        Step("Ringing", "", "answer"),
+        Step("Wait", fmt_seconds(plan.ring_seconds)),
+        Step("Answer"),
+        Step("Playback", "lab/hello"),
+        Step("Wait", "20" if talk is None else fmt_seconds(max(0.0, talk - 2.6))),
+        Step("Hangup", "16"),
+        Step("Busy", "20", "d5"),
+        Step("Hangup", "17"),
+        Step("Congestion", "20", "d6"),
+        Step("Hangup", "34"),
+        Step("Ringing", "", "d7"),
+        Step("Wait", "60" if plan.outcome != "noanswer" else fmt_seconds(plan.ring_seconds)),
+        Step("Hangup", "19"),
+        Step("Ringing", "", "d8"),
+        Step("Wait", fmt_seconds(plan.ring_seconds) if plan.outcome == "machine" else "1"),
+        Step("Answer"),
+        Step("Playback", "lab/machine-greeting"),
+        Step("Playback", "lab/beep"),
+        Step(
+            "Wait",
+            "20" if talk is None or plan.outcome != "machine"
+            else fmt_seconds(max(0.0, talk - GREETING_SECONDS - 1.0)),
+        ),
+        Step("Hangup", "16"),
+    ]
+    if plan.outcome == "hangup_early" and plan.ring_seconds > 0:
+        steps += [
+            Step("Ringing", "", "d9"),
+            Step("Wait", fmt_seconds(plan.ring_seconds)),
+            Step("Answer"),
+            Step("Wait", fmt_seconds(1.0 if talk is None else talk)),
+            Step("Hangup", "16"),
+        ]
+    else:
+        steps += [
+            Step("Answer", "", "d9"),
+            Step("Wait", fmt_seconds(1.0 if talk is None else talk)),
+            Step("Hangup", "16"),
+        ]
+    steps += [
+        Step("Ringing", "", "dF"),
+        Step("Wait", fmt_seconds(plan.ring_seconds)),
+        Step("Answer"),
+        Step("Playback", "lab/fax-ced"),
+        Step("Wait", fmt_seconds(30.0 if talk is None else talk)),
+        Step("Hangup", "16"),
+    ]
+    return steps
+
+
+def customer_long_program(number: str) -> list[Step]:
+    """[customers-long]: ring 1 s (..6: 6 s), answer, silent, hang up after 120 s (..8: 10, ..9: 3)."""
+    d = number[-1:] or "1"
+    ring = "6" if d == "6" else "1"
+    talk = "3" if d == "9" else ("10" if d == "8" else "120")
+    return [
+        Step("NoOp", f"LAB long customer {number} outcome digit {d}"),
+        Step("Set", f"DIGIT={d}"),
+        Step("Set", f"RINGSECS={ring}"),
+        Step("Set", f"TALKSECS={talk}"),
+        Step("Ringing"),
+        Step("Wait", ring),
+        Step("Answer"),
+        Step("Wait", talk),
+        Step("Hangup", "16"),
+    ]
+
+
+def agent_program(exten: str, talking: bool = False) -> list[Step]:
+    """[agents]: answer at once, wait 10 minutes."""
+    if talking:
+        return [
+            Step("NoOp", f"LAB talking agent {exten}"),
+            Step("Answer"),
+            Step("PlayTones", "440/300,0/700"),
+            Step("Wait", "600"),
+            Step("Hangup", "16"),
+        ]
+    return [
+        Step("NoOp", f"LAB agent {exten}"),
+        Step("Answer"),
+        Step("Wait", "600"),
+        Step("Hangup", "16"),
+    ]
+
+
+def amd_program(app: str) -> list[Step]:
+    """[dialer-amd],s: AMD() on the answered channel, then Stasis(app,amd,STATUS,CAUSE)."""
+    return [
+        Step("NoOp", lambda c: f"LAB AMD on {c.name}"),
+        Step("AMD"),
+        Step(
+            "NoOp",
+            lambda c: f"LAB AMDSTATUS={c.vars.get('AMDSTATUS', '')} AMDCAUSE={c.vars.get('AMDCAUSE', '')}",
+        ),
+        Step(
+            "Stasis",
+            lambda c: f"{app},amd,{c.vars.get('AMDSTATUS', '')},{c.vars.get('AMDCAUSE', '')}",
+        ),
+        Step("Hangup"),
+    ]
+
+
+def stasis_program(app: str, exten: str) -> list[Step]:
+    """[dialer-stasis]: Stasis(dialer,<exten>) then Hangup()."""
+    return [Step("Stasis", f"{app},{exten}" if exten != "s" else app), Step("Hangup")]
+
+
+def userevent_program(app: str) -> list[Step]:
+    """[lab-userevent],s: a channel UserEvent, then back into Stasis."""
+    return [
+        Step("UserEvent", "DialerAgentState,Agent: 1001,State: Available,Source: dialplan"),
+        Step("Stasis", f"{app},back-from-userevent"),
+        Step("Hangup"),
+    ]
+
+
+def label_priority(steps: list[Step], label: str) -> int | None:
+    for i, s in enumerate(steps):
+        if s.label == label:
+            return i + 1
+    return None
