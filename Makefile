@@ -37,6 +37,7 @@ bench-import: install db
 	$(BIN)/python bench/import_bench.py
 
 bench-pacing: install
+	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m bench.pacing
 
 bench-ari: install

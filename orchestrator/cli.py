@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "orchestrator.commands.campaign",
     "orchestrator.commands.agent",
     "orchestrator.commands.report",
+    "orchestrator.commands.run",
+    "orchestrator.commands.simulate_agents",
 ]
 
 

@@ -27,6 +27,23 @@ class Settings(BaseSettings):
     instance_id: str = ""
     customer_endpoint: str = "Local/{number}@dialer-out"
     amd_endpoint: str = "Local/{number}@dialer-amd"
+    # -- service runtime (orchestrator run)
+    log_level: str = "INFO"
+    log_format: str = "json"  # json | console
+    db_pool_size: int = Field(default=10, ge=2, le=100)
+    shutdown_grace_s: float = Field(default=10.0, ge=0, le=600)
+    """On SIGTERM: how long calls in progress may take to finish before the process exits."""
+    time_scale: float = Field(default=1.0, gt=0, le=100)
+    """>1 only with a sped-up PBX simulator (pbxsim --speed): the dialer's timers run as fast."""
+    system_max_calls: int | None = Field(default=None, ge=1)
+    """System-wide cap on calls in progress (all campaigns, all instances)."""
+    lease_seconds: int = Field(default=60, ge=5, le=3600)
+    heartbeat_s: float = Field(default=2.0, gt=0, le=60)
+    instance_stale_s: float = Field(default=20.0, gt=0)
+    """Another instance silent for this long is dead: its live attempts are reconciled here."""
+    dial_tick_s: float = Field(default=0.25, gt=0, le=10)
+    """How often each running campaign's dialing loop looks for work (also woken on events)."""
+    ami_enabled: bool = True
 
 
 def database_url() -> str:

@@ -1,0 +1,1 @@
+"""Pacing benchmark: a discrete-event simulation of dialing days (see sim.py)."""

@@ -1,0 +1,264 @@
+"""HTTP handlers: parse and validate, call the dialer service, answer JSON.
+
+Authentication and the role/ownership checks of the route table have already run
+(middleware in app.py) when a handler starts; ``request[PRINCIPAL]`` is the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ValidationError
+
+from orchestrator.api import keys
+from orchestrator.api import schemas as s
+from orchestrator.api.auth import Principal
+from orchestrator.dialer.errors import Invalid, NotFound
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, default=str))
+
+
+def _principal(request: web.Request) -> Principal:
+    principal: Principal = request[keys.PRINCIPAL]
+    return principal
+
+
+def _agent_id(request: web.Request) -> int:
+    raw = request.match_info["agent_id"]
+    try:
+        return int(raw)
+    except ValueError:
+        raise Invalid(f"must be a whole number, got {raw!r}", "agent_id") from None
+
+
+async def _body(request: web.Request, model: type[M]) -> M:
+    if not request.can_read_body:
+        raw: Any = {}
+    else:
+        try:
+            raw = await request.json()
+        except ValueError:
+            raise Invalid("request body is not valid JSON", "body") from None
+    if not isinstance(raw, dict):
+        raise Invalid("request body must be a JSON object", "body")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        field, message = s.first_error(exc)
+        raise Invalid(message, field) from None
+
+
+# ------------------------------------------------------------------ system
+
+
+async def healthz(request: web.Request) -> web.Response:
+    health = await request.app[keys.SERVICE].health()
+    return _json(health, status=200 if health.get("ok") else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    from orchestrator.metrics import CONTENT_TYPE_LATEST
+
+    body = request.app[keys.METRICS].render()
+    resp = web.Response(body=body)
+    resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return resp
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return _json(request.app[keys.OPENAPI])
+
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def _page(name: str) -> web.StreamResponse:
+    path = STATIC_DIR / name
+    if not path.is_file():
+        raise NotFound(f"{name} is not installed", "page")
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+
+async def agent_page(request: web.Request) -> web.StreamResponse:
+    return _page("agent.html")
+
+
+async def supervisor_page(request: web.Request) -> web.StreamResponse:
+    return _page("supervisor.html")
+
+
+async def me(request: web.Request) -> web.Response:
+    p = _principal(request)
+    return _json({"agent_id": p.agent_id, "username": p.username, "role": p.role.value})
+
+
+# ------------------------------------------------------------------ agents
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    return _json({"agents": await request.app[keys.SERVICE].agent_sessions()})
+
+
+async def get_session(request: web.Request) -> web.Response:
+    return _json(await request.app[keys.SERVICE].agent_session(_agent_id(request)))
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await _body(request, s.LoginRequest)
+    out = await request.app[keys.SERVICE].login(
+        _principal(request), _agent_id(request), body.campaign, body.endpoint, body.nailed_up)
+    return _json(out)
+
+
+async def logout(request: web.Request) -> web.Response:
+    return _json(await request.app[keys.SERVICE].logout(_principal(request), _agent_id(request)))
+
+
+async def set_state(request: web.Request) -> web.Response:
+    body = await _body(request, s.StateRequest)
+    out = await request.app[keys.SERVICE].set_state(
+        _principal(request), _agent_id(request), body.state, body.reason)
+    return _json(out)
+
+
+async def preview_action(request: web.Request) -> web.Response:
+    from orchestrator.api.routes import PREVIEW_ACTIONS
+
+    action = request.match_info["action"]
+    if action not in PREVIEW_ACTIONS:
+        raise NotFound(f"unknown preview action {action!r}; use one of {', '.join(PREVIEW_ACTIONS)}",
+                       "action")
+    body = await _body(request, s.PreviewActionRequest)
+    out = await request.app[keys.SERVICE].preview_action(
+        _principal(request), _agent_id(request), action, body.model_dump(exclude_none=True))
+    return _json(out)
+
+
+async def hangup(request: web.Request) -> web.Response:
+    body = await _body(request, s.HangupRequest)
+    out = await request.app[keys.SERVICE].hangup(
+        _principal(request), _agent_id(request), body.attempt_id)
+    return _json(out)
+
+
+async def hold(request: web.Request) -> web.Response:
+    body = await _body(request, s.HangupRequest)
+    out = await request.app[keys.SERVICE].hold(
+        _principal(request), _agent_id(request), body.attempt_id, True)
+    return _json(out)
+
+
+async def unhold(request: web.Request) -> web.Response:
+    body = await _body(request, s.HangupRequest)
+    out = await request.app[keys.SERVICE].hold(
+        _principal(request), _agent_id(request), body.attempt_id, False)
+    return _json(out)
+
+
+async def disposition(request: web.Request) -> web.Response:
+    body = await _body(request, s.DispositionRequest)
+    out = await request.app[keys.SERVICE].disposition(
+        _principal(request), _agent_id(request), body.attempt_id, body.code, body.notes,
+        body.amd_false_positive)
+    return _json(out)
+
+
+# --------------------------------------------------------------- campaigns
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    return _json({"campaigns": await request.app[keys.SERVICE].list_campaigns()})
+
+
+async def create_campaign(request: web.Request) -> web.Response:
+    body = await _body(request, s.CampaignCreate)
+    out = await request.app[keys.SERVICE].create_campaign(
+        _principal(request), body.name, body.teams, s.campaign_settings(body))
+    return _json(out, status=201)
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    return _json(await request.app[keys.SERVICE].get_campaign(request.match_info["campaign"]))
+
+
+async def update_campaign(request: web.Request) -> web.Response:
+    body = await _body(request, s.CampaignUpdate)
+    changes = s.campaign_settings(body)
+    if not changes:
+        raise Invalid("give at least one setting to change", "body")
+    out = await request.app[keys.SERVICE].update_campaign(
+        _principal(request), request.match_info["campaign"], changes)
+    return _json(out)
+
+
+async def campaign_action(request: web.Request) -> web.Response:
+    from orchestrator.api.routes import CAMPAIGN_ACTIONS
+
+    action = request.match_info["action"]
+    if action not in CAMPAIGN_ACTIONS:
+        raise NotFound(f"unknown campaign action {action!r}; use start, pause or stop", "action")
+    out = await request.app[keys.SERVICE].campaign_action(
+        _principal(request), request.match_info["campaign"], action)
+    return _json(out)
+
+
+async def campaign_stats(request: web.Request) -> web.Response:
+    return _json(await request.app[keys.SERVICE].campaign_stats(request.match_info["campaign"]))
+
+
+async def live_stats(request: web.Request) -> web.Response:
+    return _json(await request.app[keys.SERVICE].live_stats())
+
+
+# ------------------------------------------------------------------ events
+
+
+async def events_ws(request: web.Request) -> web.StreamResponse:
+    """The WebSocket event stream; ``?topics=agent.,call.`` narrows it by type prefix."""
+    hub = request.app[keys.HUB]
+    ws = web.WebSocketResponse(heartbeat=20.0)
+    await ws.prepare(request)
+    topics = frozenset(t for t in request.query.get("topics", "").split(",") if t)
+    client = hub.connect(_principal(request), topics)
+    metrics = request.app[keys.METRICS]
+    metrics.ws_clients.inc()
+    p = _principal(request)
+    await ws.send_json({"type": "hello", "data": {"agent_id": p.agent_id, "role": p.role.value}})
+
+    async def reader() -> None:
+        # Incoming frames are not used (but must be read for pings and close).
+        async for msg in ws:
+            if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                break
+
+    read_task = asyncio.ensure_future(reader())
+    try:
+        while not ws.closed:
+            get = asyncio.ensure_future(client.queue.get())
+            done, _ = await asyncio.wait({get, read_task}, return_when=asyncio.FIRST_COMPLETED)
+            if get not in done:
+                get.cancel()
+                break
+            event = get.result()
+            if event is None:
+                break
+            await ws.send_str(json.dumps(event, default=str))
+    except (ConnectionResetError, RuntimeError):
+        pass
+    finally:
+        hub.disconnect(client)
+        metrics.ws_clients.dec()
+        read_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await read_task
+        await ws.close()
+    return ws

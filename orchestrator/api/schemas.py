@@ -1,0 +1,101 @@
+"""Request bodies of the HTTP API (pydantic models: validation + JSON Schema for OpenAPI).
+
+A bad body is answered 422 with the first offending field named (`validation_error`).
+Campaign settings are validated again, field by field, by the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LoginRequest(_Body):
+    """Log an agent in to a campaign with a phone."""
+
+    campaign: str = Field(min_length=1, max_length=64, description="Campaign name")
+    endpoint: str | None = Field(
+        default=None, max_length=200,
+        description="Agent phone endpoint (PJSIP/1001, Local/agent1@dialer-agents); "
+                    "default: the agent's configured endpoint")
+    nailed_up: bool | None = Field(
+        default=None, description="Keep one leg open between calls (default: agent's phone_mode)")
+
+
+class StateRequest(_Body):
+    """Change an agent's readiness."""
+
+    state: Literal["available", "not_ready"]
+    reason: str = Field(default="", max_length=64, description="Not-ready reason code")
+
+
+class PreviewActionRequest(_Body):
+    """Parameters of a preview action; only `reschedule` and `disposition` take any."""
+
+    local_date: dt.date | None = Field(default=None, description="reschedule: date in time_zone")
+    local_time: dt.time | None = Field(default=None, description="reschedule: time of day in time_zone")
+    time_zone: str | None = Field(default=None, max_length=64, description="reschedule: IANA zone")
+    assignee: Literal["me", "anyone"] = "anyone"
+    other_number: str | None = Field(default=None, max_length=32,
+                                     description="reschedule: call another number")
+    notes: str = Field(default="", max_length=2000)
+    code: str | None = Field(default=None, max_length=100,
+                             description="disposition: wrap-up code label")
+
+
+class DispositionRequest(_Body):
+    """The wrap-up code of a call the agent handled."""
+
+    attempt_id: str = Field(min_length=1, max_length=64)
+    code: str = Field(min_length=1, max_length=100, description="Wrap-up code label, e.g. Sale")
+    notes: str = Field(default="", max_length=2000)
+    amd_false_positive: bool = Field(
+        default=False,
+        description="The call was classified as a machine but a person was there: "
+                    "counted as an abandon")
+
+
+class HangupRequest(_Body):
+    """End (or cancel) the agent's current call."""
+
+    attempt_id: str | None = Field(default=None, max_length=64,
+                                   description="The call; default: the agent's current call")
+
+
+class CampaignCreate(BaseModel):
+    """A new campaign: its name and any settings (the rest take their defaults)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, max_length=64)
+    teams: list[str] = Field(default_factory=list)
+
+
+class CampaignUpdate(BaseModel):
+    """Settings to change (any campaign setting, or `name`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    LoginRequest, StateRequest, PreviewActionRequest, DispositionRequest, HangupRequest,
+    CampaignCreate, CampaignUpdate,
+)
+
+
+def first_error(exc: ValidationError) -> tuple[str, str]:
+    """(field path, message) of the first validation error."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ())) or "body"
+    return loc, str(err.get("msg", "invalid"))
+
+
+def campaign_settings(model: BaseModel) -> dict[str, Any]:
+    """The extra (setting) fields of a campaign create/update body."""
+    return dict(model.model_extra or {})

@@ -1,0 +1,370 @@
+"""Campaign dialing loops: one `CampaignRunner` per running campaign.
+
+`CampaignManager` follows the ledger (the campaigns' status is changed by the API, the
+CLI or another instance): every ``dial_tick_s`` it starts a runner for each running
+campaign and stops those that are not running any more.
+
+A runner's tick: ask the core planner how many customers to dial now (progressive:
+one per Available agent, reserved for it; power: lines per available agent; predictive:
+the pacer's number; preview: none), claim that many targets (leases, SKIP LOCKED),
+commit each attempt (write-ahead), and only then start its call machine (which
+originates). Nothing is claimed or dialed while the ARI socket is down (surprise 14)
+or while the service drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from orchestrator.core.agents import AgentState
+from orchestrator.core.campaigns import CampaignSettings as CoreSettings
+from orchestrator.core.campaigns import CampaignState, DialSituation, plan_dials
+from orchestrator.core.commands import CallOutcome, RecordOutcome
+from orchestrator.core.events import AgentReleased
+from orchestrator.core.pacing import CampaignPacer, FloorView, Outcome
+from orchestrator.dialer.settings import core_settings
+from orchestrator.ledger import campaigns as campaigns_ledger
+from orchestrator.ledger import claims as claims_ledger
+from orchestrator.ledger.campaigns import CampaignSettings as LedgerCampaign
+
+if TYPE_CHECKING:
+    from orchestrator.dialer.dialer import CallEntry, Dialer
+    from orchestrator.dialer.sessions import AgentSession
+
+log = structlog.get_logger("orchestrator.dialer.campaigns")
+
+_PACER_OUTCOME: dict[CallOutcome, Outcome] = {
+    CallOutcome.HUMAN_ANSWER: "human",
+    CallOutcome.ABANDONED: "human",
+    CallOutcome.ANSWERING_MACHINE: "machine",
+    CallOutcome.FAX: "machine",
+    CallOutcome.BUSY: "busy",
+    CallOutcome.NO_ANSWER: "no_answer",
+}
+
+
+class CampaignRunner:
+    """The dialing loop of one running campaign."""
+
+    def __init__(self, dialer: Dialer, campaign: LedgerCampaign) -> None:
+        self.d = dialer
+        self.campaign = campaign
+        self.core: CoreSettings = core_settings(campaign)
+        self.policy: Any = None
+        self.wake = asyncio.Event()
+        self.stopping = False
+        self.last_limit: str | None = None
+        self.pacer: CampaignPacer | None = None
+        self.claimed_empty_at: float | None = None
+        if campaign.mode == "predictive":
+            self.pacer = CampaignPacer(abandon_cap=min(max(campaign.abandon_cap, 0.001), 0.2),
+                                       amd=campaign.amd_policy != "off",
+                                       grace=self.core.grace_s)
+
+    @property
+    def id(self) -> int:
+        return self.campaign.id
+
+    async def refresh(self, campaign: LedgerCampaign) -> None:
+        """New settings from the ledger (a PATCH, or another instance's change)."""
+        d = self.d
+        default_code = None
+        async with d.pool.connection() as conn:
+            if campaign.default_wrapup_code_id is not None:
+                with contextlib.suppress(Exception):
+                    code = await campaigns_ledger.find_wrapup_code(
+                        conn, campaign.id, campaign.default_wrapup_code_id)
+                    default_code = code.label
+            self.policy = await campaigns_ledger.load_dialing_policy(conn, campaign)
+        self.campaign = campaign
+        self.core = core_settings(campaign, default_code=default_code)
+        d.core_campaigns[str(campaign.id)] = self.core
+
+    async def run(self) -> None:
+        tick = self.d.settings.dial_tick_s
+        while not self.stopping and not self.d.draining:
+            try:
+                async with asyncio.timeout(tick):
+                    await self.wake.wait()
+            except TimeoutError:
+                pass
+            self.wake.clear()
+            if self.stopping or self.d.draining:
+                return
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("campaign.tick_failed", campaign=self.campaign.name)
+                await asyncio.sleep(min(1.0, tick * 4))
+
+    def _situation(self) -> tuple[DialSituation, list[AgentSession]]:
+        d = self.d
+        sessions = d.sessions.of_campaign(self.id)
+        available = d.sessions.available(self.id)
+        in_flight = d.lines_in_flight(self.id)
+        predictive = None
+        if self.pacer is not None:
+            now = d.now_s()
+            talking = [e.connected_at or now for e in d.calls_of(self.id)
+                       if e.connected_at is not None]
+            wrapping = [s.machine.state_since.timestamp() for s in sessions
+                        if s.machine.state is AgentState.WRAP_UP and s.machine.state_since]
+            staffed = sum(1 for s in sessions if s.machine.state is not AgentState.NOT_READY)
+            waiting = sum(1 for e in in_flight if d.call_waits_for_agent(e.attempt_id))
+            floor = FloorView(
+                ready=len(available), staffed=staffed, talking_since=talking,
+                wrapping_since=wrapping,
+                dials_in_flight=[e.started_at for e in in_flight
+                                 if not d.call_waits_for_agent(e.attempt_id)],
+                waiting_calls=waiting,
+            )
+            predictive = self.pacer.lines_to_dial(now, floor)
+            d.metrics.dial_level.labels(self.campaign.name).set(self.pacer.stats(now).dial_level)
+        situation = DialSituation(
+            available_agents=[str(s.agent_id) for s in available],
+            logged_in_agents=len(sessions),
+            lines_in_flight=len(in_flight),
+            campaign_active_calls=len(d.calls_of(self.id)),
+            system_active_calls=len(d.calls),
+            system_call_cap=d.settings.system_max_calls,
+            predictive_lines=predictive,
+        )
+        return situation, available
+
+    async def tick(self) -> None:
+        d = self.d
+        if d.stream is None or not d.stream.connected.is_set() or not d.reconciled.is_set():
+            return
+        if self.core.mode.is_preview:
+            await d.previews.tick(self)
+            return
+        situation, available = self._situation()
+        decision = plan_dials(CampaignState.RUNNING, self.core, situation)
+        self.last_limit = decision.limit.value if decision.limit else None
+        if decision.count == 0:
+            return
+        lease = timedelta(seconds=d.settings.lease_seconds)
+        async with d.pool.connection() as conn:
+            result = await claims_ledger.claim_targets(
+                conn, self.id, owner=d.instance_id, limit=decision.count, lease=lease,
+                policy=self.policy)
+        d.metrics.claims.labels(self.campaign.name).inc(len(result.claimed))
+        by_id = {str(s.agent_id): s for s in available}
+        unused: list[int] = []
+        for i, target in enumerate(result.claimed):
+            agent_key = decision.agents[i] if i < len(decision.agents) else None
+            session = by_id.get(agent_key) if agent_key is not None else None
+            if agent_key is not None and (session is None or not session.machine.can_take_call):
+                unused.append(target.target_id)
+                continue
+            if self.d.draining or not d.stream.connected.is_set():
+                unused.append(target.target_id)
+                continue
+            await self.start(target, session)
+        if unused:
+            async with d.pool.connection() as conn:
+                await claims_ledger.release_leases(conn, d.instance_id, unused)
+
+    async def start(self, target: claims_ledger.ClaimedTarget,
+                    session: AgentSession | None) -> bool:
+        """Reserve the agent, commit the attempt, then start the call (which originates)."""
+        d = self.d
+        attempt_id = str(uuid.uuid4())
+        leg = None
+        if session is not None:
+            leg = d.sessions.reserve(session, attempt_id, self.id)
+        async with d.pool.connection() as conn:
+            ticket = await claims_ledger.write_ahead_attempt(
+                conn, target.target_id, owner=d.instance_id,
+                agent_id=session.agent_id if session else None, mode=self.campaign.mode,
+                attempt_id=uuid.UUID(attempt_id), system_call_cap=d.settings.system_max_calls,
+                campaign=self.campaign, policy=self.policy)
+            if not ticket.ok:
+                if ticket.reason in claims_ledger.TRANSIENT_REFUSALS:  # type: ignore[union-attr]
+                    await claims_ledger.release_leases(conn, d.instance_id, [target.target_id])
+        if not ticket.ok:
+            log.info("campaign.write_ahead_refused", campaign=self.campaign.name,
+                     target=target.target_id, reason=str(ticket.reason))  # type: ignore[union-attr]
+            if session is not None:
+                d.sessions.post(session.agent_id, AgentReleased(
+                    str(session.agent_id), attempt_id, "not dialed"))
+            return False
+        d.written_ahead.add(attempt_id)
+        d.start_call(attempt_id=attempt_id, campaign_id=self.id, campaign_name=self.campaign.name,
+                     contact_id=target.contact_id, target_id=target.target_id, e164=target.e164,
+                     settings=self.core, agent_leg=leg,
+                     agent_id=session.agent_id if session else None)
+        return True
+
+
+STATS_INTERVAL_S = 5.0
+"""How often running campaigns' live figures are pushed to supervisors and AMI."""
+
+
+class CampaignManager:
+    """Keeps one runner per running campaign, following the ledger."""
+
+    def __init__(self, dialer: Dialer) -> None:
+        self.d = dialer
+        self.runners: dict[int, CampaignRunner] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._poke = asyncio.Event()
+        self._stopping = False
+
+    def running_names(self) -> list[str]:
+        return [r.campaign.name for r in self.runners.values()]
+
+    def wake(self, campaign_id: int) -> None:
+        runner = self.runners.get(campaign_id)
+        if runner is not None:
+            runner.wake.set()
+
+    def poke(self) -> None:
+        """Re-read the campaigns now (after an API start/pause/stop/update)."""
+        self._poke.set()
+
+    async def run(self) -> None:
+        d = self.d
+        loop = asyncio.get_running_loop()
+        next_stats = loop.time()
+        while not self._stopping and not d.draining:
+            try:
+                await self.sync()
+                if loop.time() >= next_stats:
+                    next_stats = loop.time() + STATS_INTERVAL_S
+                    await d.service.publish_stats()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("campaigns.sync_failed", error=str(exc))
+            try:
+                async with asyncio.timeout(max(1.0, d.settings.dial_tick_s * 4)):
+                    await self._poke.wait()
+            except TimeoutError:
+                pass
+            self._poke.clear()
+
+    async def sync(self) -> None:
+        d = self.d
+        async with d.pool.connection() as conn:
+            campaigns = await campaigns_ledger.list_campaigns(conn)
+        running = {c.id: c for c in campaigns if c.status == "running"}
+        for c in campaigns:
+            # Agents may be logged in to any campaign: keep the core settings current.
+            if c.id in self.runners:
+                continue
+            if str(c.id) not in d.core_campaigns:
+                with contextlib.suppress(Exception):
+                    d.core_campaigns[str(c.id)] = core_settings(c)
+        for cid in [cid for cid in self.runners if cid not in running]:
+            await self._stop_runner(cid)
+        for cid, campaign in running.items():
+            runner = self.runners.get(cid)
+            if runner is None:
+                runner = CampaignRunner(d, campaign)
+                try:
+                    await runner.refresh(campaign)
+                except Exception as exc:
+                    log.error("campaign.bad_settings", campaign=campaign.name, error=str(exc))
+                    continue
+                await self._restore_pacer(runner)
+                self.runners[cid] = runner
+                self._tasks[cid] = d.spawn(runner.run(), name=f"campaign-{cid}")
+                log.info("campaign.runner_started", campaign=campaign.name, mode=campaign.mode)
+            elif campaign.updated_at != runner.campaign.updated_at:
+                await runner.refresh(campaign)
+        for runner in self.runners.values():
+            if runner.pacer is not None:
+                await self._save_pacer(runner)
+
+    async def _stop_runner(self, cid: int) -> None:
+        runner = self.runners.pop(cid, None)
+        task = self._tasks.pop(cid, None)
+        if runner is None:
+            return
+        runner.stopping = True
+        runner.wake.set()
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(task), 5.0)
+        if runner.pacer is not None:
+            await self._save_pacer(runner)
+        await self.d.previews.campaign_stopped(runner)
+        log.info("campaign.runner_stopped", campaign=runner.campaign.name)
+
+    async def stop_all(self) -> None:
+        self._stopping = True
+        self._poke.set()
+        for cid in list(self.runners):
+            await self._stop_runner(cid)
+
+    # ------------------------------------------------------------- pacer
+
+    async def _restore_pacer(self, runner: CampaignRunner) -> None:
+        if runner.pacer is None:
+            return
+        fn = getattr(campaigns_ledger, "load_pacing_state", None)
+        if fn is None:
+            return
+        try:
+            async with self.d.pool.connection() as conn:
+                snap = await fn(conn, runner.id)
+            if snap:
+                runner.pacer.restore(snap)
+        except Exception as exc:
+            log.warning("campaign.pacer_restore_failed", campaign=runner.campaign.name,
+                        error=str(exc))
+
+    async def _save_pacer(self, runner: CampaignRunner) -> None:
+        fn = getattr(campaigns_ledger, "save_pacing_state", None)
+        if fn is None or runner.pacer is None:
+            return
+        try:
+            async with self.d.pool.connection() as conn:
+                await fn(conn, runner.id, runner.pacer.snapshot())
+        except Exception as exc:
+            log.warning("campaign.pacer_save_failed", campaign=runner.campaign.name, error=str(exc))
+
+    def _pacer(self, campaign_id: int) -> CampaignPacer | None:
+        runner = self.runners.get(campaign_id)
+        return runner.pacer if runner is not None else None
+
+    def observe_dial(self, campaign_id: int) -> None:
+        pacer = self._pacer(campaign_id)
+        if pacer is not None:
+            pacer.observe_dial(self.d.now_s())
+
+    def observe_outcome(self, entry: CallEntry, cmd: RecordOutcome) -> None:
+        pacer = self._pacer(entry.campaign_id)
+        if pacer is None:
+            return
+        now = self.d.now_s()
+        outcome = _PACER_OUTCOME.get(cmd.outcome, "failed")
+        since = (cmd.answered_at.timestamp() if cmd.answered_at else now) - entry.started_at
+        pacer.observe_outcome(now, outcome, max(0.0, since))
+        if entry.connected_at is not None:
+            pacer.observe_call_end(now, max(0.0, now - entry.connected_at))
+
+    def observe_connect(self, campaign_id: int, wait: float) -> None:
+        pacer = self._pacer(campaign_id)
+        if pacer is not None:
+            pacer.observe_connect(self.d.now_s(), wait)
+
+    def observe_abandon(self, campaign_id: int) -> None:
+        pacer = self._pacer(campaign_id)
+        if pacer is not None:
+            pacer.observe_abandon(self.d.now_s())
+
+    def observe_wrap_end(self, entry: CallEntry) -> None:
+        pacer = self._pacer(entry.campaign_id)
+        if pacer is not None and entry.machine.ended_at is not None:
+            now = self.d.now_s()
+            pacer.observe_wrap_end(now, max(0.0, now - entry.machine.ended_at.timestamp()))

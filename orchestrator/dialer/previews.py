@@ -1,0 +1,332 @@
+"""Preview and direct preview: a claimed target shown to one agent before any dial.
+
+For each Available agent of a preview campaign the runner's tick claims one target
+(a lease, renewed while it is on screen), reserves the agent (`AgentReserved` with a
+reservation call when the campaign wants one: the agent's phone rings first) and
+creates a `PreviewSession` behind an actor. The preview is shown when the reservation
+call is answered (`ReservationReady`), or at once without one. Actions come from the
+API; the countdown's auto-action from a timer.
+
+Accept commits the attempt (write-ahead; its id is the preview id, which the agent
+machine already holds) and starts an agent-first call on the agent's leg: the
+reservation leg when there is one, so the customer is dialed on that same leg.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from orchestrator.core import commands as c
+from orchestrator.core import events as ev
+from orchestrator.core.calls import AgentLeg
+from orchestrator.core.commands import CallOutcome
+from orchestrator.core.preview import PreviewActionRefused, PreviewSession, PreviewTarget
+from orchestrator.core.rules import normalize_outcome
+from orchestrator.dialer import preview_ledger
+from orchestrator.dialer.actors import Actor
+from orchestrator.dialer.errors import Conflict, Invalid, NotFound
+from orchestrator.ledger import campaigns as campaigns_ledger
+from orchestrator.ledger import claims as claims_ledger
+
+if TYPE_CHECKING:
+    from orchestrator.dialer.campaigns import CampaignRunner
+    from orchestrator.dialer.dialer import Dialer
+
+log = structlog.get_logger("orchestrator.dialer.previews")
+
+
+@dataclass(eq=False)
+class Preview:
+    session: PreviewSession
+    actor: Actor
+    agent_id: int
+    campaign_id: int
+    campaign_name: str
+    target: claims_ledger.ClaimedTarget
+    leg: AgentLeg | None = None
+    """The agent's leg once the reservation call is answered (customer dialed on it)."""
+    dialed: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.session.preview_id
+
+    def to_json(self, now: Any) -> dict[str, Any]:
+        t = self.target
+        s = self.session
+        remaining = s.remaining(now)
+        return {
+            "preview_id": self.id, "campaign": self.campaign_name, "state": s.state.value,
+            "allowed_actions": [a.value for a in s.allowed_actions],
+            "expires_at": s.expires_at.isoformat() if s.expires_at else None,
+            "remaining_s": remaining.total_seconds() if remaining is not None else None,
+            "auto_action": s.settings.preview_auto_action.value,
+            "contact": {
+                "contact_id": t.contact_id, "external_id": t.external_id,
+                "first_name": t.first_name, "last_name": t.last_name,
+                "postal_code": t.postal_code, "custom_fields": t.custom_fields,
+                "time_zone": t.time_zone,
+            },
+            "target": {
+                "target_id": t.target_id, "description": t.description, "e164": t.e164,
+                "attempts": f"{t.attempts_made}/{t.max_attempts}",
+            },
+        }
+
+
+_ACTIONS = {
+    "accept": ev.PreviewAccept, "skip": ev.PreviewSkip, "requeue": ev.PreviewRequeue,
+    "delay": ev.PreviewDelay, "remove": ev.PreviewRemove,
+}
+
+
+class PreviewService:
+    def __init__(self, dialer: Dialer) -> None:
+        self.d = dialer
+        self.previews: dict[str, Preview] = {}
+        self.by_agent: dict[int, str] = {}
+
+    def current(self, agent_id: int) -> dict[str, Any] | None:
+        pid = self.by_agent.get(agent_id)
+        p = self.previews.get(pid) if pid else None
+        return p.to_json(self.d.clock.now()) if p is not None else None
+
+    def owns(self, offer_id: str) -> bool:
+        return offer_id in self.previews
+
+    def post(self, offer_id: str, event: ev.Event) -> bool:
+        p = self.previews.get(offer_id)
+        if p is None:
+            return False
+        p.actor.post(event)
+        return True
+
+    # ----------------------------------------------------------------- tick
+
+    async def tick(self, runner: CampaignRunner) -> None:
+        """Offer a target to every Available agent of the campaign without one."""
+        d = self.d
+        await self._renew(runner)
+        for session in d.sessions.available(runner.id):
+            if session.agent_id in self.by_agent or d.draining:
+                continue
+            lease = timedelta(seconds=d.settings.lease_seconds)
+            async with d.pool.connection() as conn:
+                result = await claims_ledger.claim_targets(
+                    conn, runner.id, owner=d.instance_id, limit=1, lease=lease,
+                    policy=runner.policy)
+            if not result.claimed:
+                return
+            d.metrics.claims.labels(runner.campaign.name).inc()
+            target = result.claimed[0]
+            if not session.machine.can_take_call:
+                async with d.pool.connection() as conn:
+                    await claims_ledger.release_leases(conn, d.instance_id, [target.target_id])
+                continue
+            self._offer(runner, session, target)
+
+    def _offer(self, runner: CampaignRunner, session: Any, target: claims_ledger.ClaimedTarget) -> None:
+        d = self.d
+        pid = str(uuid.uuid4())
+        settings = runner.core
+        ps = PreviewSession(pid, str(session.agent_id), PreviewTarget(
+            str(runner.id), str(target.contact_id), str(target.target_id), target.e164), settings)
+        actor = Actor(pid, lambda e: ps.handle(e, d.clock.now()), d.executor.execute,
+                      kind="preview")
+        actor.context.update(campaign_name=runner.campaign.name, campaign_id=runner.id,
+                             agent_id=session.agent_id)
+        p = Preview(ps, actor, session.agent_id, runner.id, runner.campaign.name, target)
+        self.previews[pid] = p
+        self.by_agent[session.agent_id] = pid
+        d.spawn(actor.run(), name=f"preview-{pid[:8]}")
+        wants_call = settings.wants_reservation_call
+        leg = d.sessions.reserve(session, pid, runner.id, reservation_call=wants_call)
+        if not wants_call:
+            p.leg = leg if leg.up else None
+            self._start(p)
+
+    def _start(self, p: Preview) -> None:
+        commands = p.session.start(self.d.clock.now())
+        p.actor.enqueue(commands)
+
+    async def reservation_ready(self, cmd: c.ReservationReady) -> None:
+        p = self.previews.get(cmd.offer_id)
+        if p is None:
+            return
+        p.leg = AgentLeg(cmd.agent_id, self.d.sessions.get(p.agent_id).endpoint,
+                         cmd.channel_id, cmd.bridge_id)
+        if p.session.state.value == "pending":
+            self._start(p)
+
+    async def _renew(self, runner: CampaignRunner) -> None:
+        ids = [p.target.target_id for p in self.previews.values()
+               if p.campaign_id == runner.id and not p.dialed]
+        if not ids:
+            return
+        async with self.d.pool.connection() as conn:
+            await claims_ledger.renew_leases(conn, self.d.instance_id, ids,
+                                             lease=timedelta(seconds=self.d.settings.lease_seconds))
+
+    # -------------------------------------------------------------- actions
+
+    async def action(self, agent_id: int, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        d = self.d
+        pid = self.by_agent.get(agent_id)
+        p = self.previews.get(pid) if pid else None
+        if p is None:
+            raise NotFound("no preview is shown to this agent", "preview")
+        aid = str(agent_id)
+        event: ev.Event
+        if action in _ACTIONS:
+            event = _ACTIONS[action](p.id, aid)
+        elif action == "reschedule":
+            try:
+                local_date = params["local_date"]
+                local_time = params["local_time"]
+                zone = params["time_zone"]
+            except KeyError as exc:
+                raise Invalid("is required for reschedule", str(exc.args[0])) from None
+            if not isinstance(local_date, date) or not isinstance(local_time, time):
+                raise Invalid("must be a date and a time", "local_date")
+            event = ev.PreviewReschedule(
+                p.id, aid, local_date, local_time.replace(tzinfo=None), zone,
+                ev.CallbackAssignee(params.get("assignee", "anyone")),
+                params.get("other_number"), params.get("notes", ""))
+        elif action == "disposition":
+            code = params.get("code")
+            if not code:
+                raise Invalid("is required for a disposition", "code")
+            async with d.pool.connection() as conn:
+                try:
+                    wcode = await campaigns_ledger.find_wrapup_code(conn, p.campaign_id, code)
+                except campaigns_ledger.CampaignError as exc:
+                    raise Invalid(exc.message, "code") from None
+            event = ev.PreviewDisposition(p.id, aid, wcode.label, params.get("notes", ""))
+        else:
+            raise NotFound(f"unknown preview action {action!r}", "action")
+        try:
+            await p.actor.ask(event)
+        except PreviewActionRefused as exc:
+            raise Conflict(str(exc), "action") from None
+        except ValueError as exc:
+            msg = str(exc)
+            field, _, rest = msg.partition(": ")
+            raise Invalid(rest or msg, field if rest else None) from None
+        return {"preview_id": p.id, "action": action, "state": p.session.state.value}
+
+    # ------------------------------------------------------------- commands
+
+    def _close(self, offer_id: str) -> Preview | None:
+        p = self.previews.pop(offer_id, None)
+        if p is not None:
+            if self.by_agent.get(p.agent_id) == offer_id:
+                del self.by_agent[p.agent_id]
+            p.actor.stop()
+        return p
+
+    async def dial(self, cmd: c.DialTarget) -> None:
+        """Accept: commit the attempt (id = preview id) and dial on the agent's leg."""
+        d = self.d
+        p = self.previews.get(cmd.offer_id)
+        if p is None:
+            return
+        p.dialed = True
+        agent_id = int(cmd.agent_id) if cmd.agent_id else p.agent_id
+        settings = p.session.settings
+        async with d.pool.connection() as conn:
+            ticket = await claims_ledger.write_ahead_attempt(
+                conn, p.target.target_id, owner=d.instance_id, agent_id=agent_id,
+                attempt_id=uuid.UUID(p.id), system_call_cap=d.settings.system_max_calls)
+        self._close(p.id)
+        if not ticket.ok:
+            log.info("preview.write_ahead_refused", preview=p.id,
+                     reason=str(ticket.reason))  # type: ignore[union-attr]
+            d.sessions.post(agent_id, ev.AgentReleased(str(agent_id), p.id, "not dialed"))
+            d.hub.publish("preview.refused", {"preview_id": p.id,
+                                              "reason": str(ticket.reason)},  # type: ignore[union-attr]
+                          agent_id=agent_id)
+            return
+        session = d.sessions.get(agent_id)
+        leg = p.leg or AgentLeg(str(agent_id), session.endpoint)
+        d.written_ahead.add(p.id)
+        d.start_call(attempt_id=p.id, campaign_id=p.campaign_id, campaign_name=p.campaign_name,
+                     contact_id=p.target.contact_id, target_id=p.target.target_id,
+                     e164=p.target.e164, settings=settings, agent_leg=leg, agent_id=agent_id)
+
+    async def requeue(self, cmd: c.RequeueTarget) -> None:
+        d = self.d
+        async with d.pool.connection() as conn:
+            await claims_ledger.release_leases(conn, d.instance_id, [int(cmd.target_id)],
+                                               available_from=d.clock.to_wall(cmd.available_from))
+        self._close_by_target(int(cmd.target_id))
+
+    async def reject(self, cmd: c.RejectTarget) -> None:
+        """Skip: not now; back after the cadence of 'rejected by agent'."""
+        d = self.d
+        p = self._by_target(int(cmd.target_id))
+        delay = timedelta(hours=1)
+        if p is not None:
+            delay = p.session.settings.cadence.get(
+                normalize_outcome(CallOutcome.REJECTED_BY_AGENT.value), delay)
+        async with d.pool.connection() as conn:
+            await claims_ledger.release_leases(conn, d.instance_id, [int(cmd.target_id)],
+                                               available_from=d.clock.to_wall(cmd.at + delay))
+        self._close_by_target(int(cmd.target_id))
+
+    async def remove(self, cmd: c.RemoveTarget) -> None:
+        d = self.d
+        async with d.pool.connection() as conn:
+            await claims_ledger.mark_offered_rejected(conn, int(cmd.target_id), d.instance_id)
+        self._close_by_target(int(cmd.target_id))
+
+    async def create_callback(self, cmd: c.CreateCallback) -> None:
+        d = self.d
+        async with d.pool.connection() as conn:
+            await preview_ledger.create_callback(conn, cmd, owner=d.instance_id)
+        self._close_by_target(int(cmd.target_id))
+
+    async def disposition_without_dial(self, cmd: c.RecordDisposition) -> None:
+        d = self.d
+        assert cmd.target_id is not None
+        async with d.pool.connection() as conn:
+            await preview_ledger.disposition_without_dial(conn, int(cmd.target_id), cmd.code,
+                                                          owner=d.instance_id, notes=cmd.notes)
+        self._close_by_target(int(cmd.target_id))
+
+    async def published(self, cmd: c.PublishPreview) -> None:
+        d = self.d
+        p = self.previews.get(cmd.preview_id)
+        if p is None:
+            return
+        async with d.pool.connection() as conn:
+            await claims_ledger.mark_shown(conn, p.target.target_id, d.instance_id)
+        d.hub.publish("preview.show", p.to_json(d.clock.now()), agent_id=p.agent_id,
+                      campaign_id=p.campaign_id)
+
+    def _by_target(self, target_id: int) -> Preview | None:
+        for p in self.previews.values():
+            if p.target.target_id == target_id:
+                return p
+        return None
+
+    def _close_by_target(self, target_id: int) -> None:
+        p = self._by_target(target_id)
+        if p is not None:
+            self._close(p.id)
+            self.d.hub.publish("preview.closed", {"preview_id": p.id,
+                                                  "closed_by": p.session.closed_by},
+                               agent_id=p.agent_id)
+
+    async def campaign_stopped(self, runner: CampaignRunner) -> None:
+        """Close the campaign's open previews: leases back, agents released."""
+        for p in [p for p in self.previews.values() if p.campaign_id == runner.id and not p.dialed]:
+            self._close(p.id)
+            async with self.d.pool.connection() as conn:
+                await claims_ledger.release_leases(conn, self.d.instance_id, [p.target.target_id])
+            self.d.sessions.post(p.agent_id, ev.AgentReleased(str(p.agent_id), p.id,
+                                                              "campaign stopped"))

@@ -1,0 +1,230 @@
+"""Agent sessions: one AgentMachine + actor per logged-in agent, and agent selection.
+
+Reserving an agent is a synchronous step of its machine (`Actor.step_now`): once the
+dialer decided that agent X takes call Y, no other call can pick X, whatever is still
+queued. Calls that went live with no agent free wait in a per-campaign queue and get
+the next agent that becomes Available (until their grace runs out: abandon).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from orchestrator.core import events as ev
+from orchestrator.core.agents import AgentMachine, AgentState, longest_idle
+from orchestrator.core.calls import AgentLeg
+from orchestrator.core.commands import PublishAgentState
+from orchestrator.dialer.actors import Actor
+from orchestrator.dialer.errors import Conflict, NotFound
+from orchestrator.ledger import agents as agents_ledger
+
+if TYPE_CHECKING:
+    from orchestrator.dialer.dialer import Dialer
+
+log = structlog.get_logger("orchestrator.dialer.sessions")
+
+_AMI_STATE = {
+    "logged_out": "LoggedOut", "not_ready": "NotReady", "available": "Available",
+    "reserved": "Reserved", "ringing": "Ringing", "on_call": "OnCall", "hold": "Hold",
+    "consulting": "Consulting", "conferencing": "Conferencing", "wrap_up": "WrapUp",
+}
+
+
+@dataclass(eq=False)
+class AgentSession:
+    agent_id: int
+    username: str
+    display_name: str
+    campaign_id: int
+    campaign_name: str
+    endpoint: str
+    nailed_up: bool
+    machine: AgentMachine
+    actor: Actor
+    last_attempt: str | None = None
+    """The latest call this agent was connected to (kept through wrap-up)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.machine
+        return {
+            "agent_id": self.agent_id, "username": self.username,
+            "display_name": self.display_name, "campaign": self.campaign_name,
+            "campaign_id": self.campaign_id, "state": m.state.value, "reason": m.reason,
+            "since": m.state_since.isoformat() if m.state_since else None,
+            "attempt_id": m.attempt_id, "last_attempt_id": self.last_attempt,
+            "endpoint": self.endpoint, "nailed_up": self.nailed_up,
+        }
+
+
+class AgentSessions:
+    def __init__(self, dialer: Dialer) -> None:
+        self.d = dialer
+        self.sessions: dict[int, AgentSession] = {}
+        self.waiting: dict[int, deque[str]] = {}
+
+    # ------------------------------------------------------------- queries
+
+    def get(self, agent_id: int) -> AgentSession:
+        session = self.sessions.get(agent_id)
+        if session is None:
+            raise NotFound(f"agent {agent_id} is not logged in", "agent_id")
+        return session
+
+    def of_campaign(self, campaign_id: int) -> list[AgentSession]:
+        return [s for s in self.sessions.values()
+                if s.campaign_id == campaign_id and s.machine.logged_in]
+
+    def available(self, campaign_id: int) -> list[AgentSession]:
+        """Available agents of a campaign, longest idle first."""
+        by_machine = {id(s.machine): s for s in self.of_campaign(campaign_id)}
+        return [by_machine[id(m)] for m in longest_idle(s.machine for s in by_machine.values())]
+
+    # ------------------------------------------------------------- login/out
+
+    async def login(self, agent: agents_ledger.Agent, campaign_id: int, campaign_name: str,
+                    endpoint: str, nailed_up: bool) -> AgentSession:
+        existing = self.sessions.get(agent.id)
+        if existing is not None and existing.machine.logged_in:
+            raise Conflict(f"agent {agent.username} is already logged in "
+                           f"(campaign {existing.campaign_name})", "agent_id")
+        d = self.d
+        machine = AgentMachine(str(agent.id), d.core_campaigns)
+        actor = Actor(f"agent:{agent.id}", lambda e: machine.handle(e, d.clock.now()),
+                      d.executor.execute, kind="agent")
+        actor.context.update(campaign_name=campaign_name, campaign_id=campaign_id,
+                             agent_id=agent.id)
+        session = AgentSession(agent.id, agent.username, agent.display_name, campaign_id,
+                               campaign_name, endpoint, nailed_up, machine, actor)
+        self.sessions[agent.id] = session
+        d.spawn(actor.run(), name=f"agent-{agent.id}")
+        try:
+            await actor.ask(ev.AgentLogin(str(agent.id), endpoint, nailed_up))
+        except Exception:
+            self.sessions.pop(agent.id, None)
+            actor.stop()
+            raise
+        return session
+
+    async def logout(self, agent_id: int) -> AgentSession:
+        session = self.get(agent_id)
+        await self._ask(session, ev.AgentLogout(str(agent_id)))
+        return session
+
+    async def set_state(self, agent_id: int, state: str, reason: str) -> AgentSession:
+        session = self.get(agent_id)
+        if state == "available":
+            if session.machine.state is AgentState.AVAILABLE:
+                return session
+            await self._ask(session, ev.AgentReady(str(agent_id)))
+        else:
+            await self._ask(session, ev.AgentNotReady(str(agent_id), reason or "break"))
+        return session
+
+    async def _ask(self, session: AgentSession, event: ev.Event) -> None:
+        try:
+            await session.actor.ask(event)
+        except Exception as exc:
+            from orchestrator.core.agents import AgentStateError
+
+            if isinstance(exc, AgentStateError):
+                raise Conflict(str(exc), "state") from None
+            if isinstance(exc, ValueError):
+                from orchestrator.dialer.errors import Invalid
+
+                raise Invalid(str(exc)) from None
+            raise
+
+    def logout_all(self) -> None:
+        """Shutdown: log every agent out (their phone legs are hung up)."""
+        for session in list(self.sessions.values()):
+            if session.machine.logged_in and not session.actor.stopped:
+                session.actor.post(ev.AgentLogout(str(session.agent_id)))
+
+    # ----------------------------------------------------------- reservation
+
+    def post(self, agent_id: int, event: ev.Event) -> None:
+        session = self.sessions.get(agent_id)
+        if session is None:
+            log.debug("sessions.event_for_absent_agent", agent=agent_id, event_type=type(event).__name__)
+            return
+        if isinstance(event, ev.AgentConnected):
+            session.last_attempt = event.attempt_id
+        session.actor.post(event)
+
+    def reserve(self, session: AgentSession, attempt_id: str, campaign_id: int, *,
+                reservation_call: bool = False) -> AgentLeg:
+        """Reserve an Available agent now; returns how to reach its phone."""
+        session.actor.step_now(ev.AgentReserved(str(session.agent_id), attempt_id,
+                                                str(campaign_id), reservation_call))
+        return session.machine.phone_leg()
+
+    def request_agent(self, attempt_id: str, campaign_id: int) -> None:
+        """A live customer needs an agent: assign the longest idle, else queue the call."""
+        for session in self.available(campaign_id):
+            try:
+                leg = self.reserve(session, attempt_id, campaign_id)
+            except Exception as exc:  # raced into another state: try the next one
+                log.debug("sessions.reserve_failed", agent=session.agent_id, error=str(exc))
+                continue
+            self.d.post_call(attempt_id, ev.AgentAssigned(
+                attempt_id, str(session.agent_id), leg.endpoint, leg.channel_id, leg.bridge_id))
+            return
+        self.waiting.setdefault(campaign_id, deque()).append(attempt_id)
+
+    def _serve_waiting(self, session: AgentSession) -> bool:
+        queue = self.waiting.get(session.campaign_id)
+        while queue:
+            attempt_id = queue.popleft()
+            if not self.d.call_waits_for_agent(attempt_id):
+                continue
+            try:
+                leg = self.reserve(session, attempt_id, session.campaign_id)
+            except Exception:
+                queue.appendleft(attempt_id)
+                return False
+            self.d.post_call(attempt_id, ev.AgentAssigned(
+                attempt_id, str(session.agent_id), leg.endpoint, leg.channel_id, leg.bridge_id))
+            return True
+        return False
+
+    # -------------------------------------------------------------- publish
+
+    async def published_state(self, cmd: PublishAgentState) -> None:
+        d = self.d
+        agent_id = int(cmd.agent_id)
+        session = self.sessions.get(agent_id)
+        campaign_id = session.campaign_id if session else None
+        d.hub.publish("agent.state", {
+            "agent_id": agent_id, "state": cmd.state, "reason": cmd.reason,
+            "attempt_id": cmd.attempt_id, "campaign_id": campaign_id,
+        }, agent_id=agent_id, campaign_id=campaign_id)
+        d.ami_publish("agent", str(agent_id), _AMI_STATE.get(cmd.state, cmd.state),
+                      session.campaign_name if session else None, cmd.reason or None)
+        self.refresh_gauges()
+        try:
+            async with d.pool.connection() as conn:
+                await agents_ledger.record_agent_state(
+                    conn, agent_id, cmd.state, reason=cmd.reason or None, campaign_id=campaign_id)
+        except Exception as exc:
+            log.warning("sessions.state_history_failed", agent=agent_id, error=str(exc))
+        if session is None:
+            return
+        if cmd.state == AgentState.AVAILABLE.value:
+            if not self._serve_waiting(session):
+                d.wake_campaign(session.campaign_id)
+        elif cmd.state == AgentState.LOGGED_OUT.value:
+            self.sessions.pop(agent_id, None)
+            session.actor.stop()
+            d.wake_campaign(session.campaign_id)
+
+    def refresh_gauges(self) -> None:
+        counts: dict[str, int] = {s.value: 0 for s in AgentState}
+        for s in self.sessions.values():
+            counts[s.machine.state.value] += 1
+        for state, n in counts.items():
+            self.d.metrics.agents.labels(state).set(n)

@@ -1,0 +1,248 @@
+"""Unit tests of the pacing policies in orchestrator.core.pacing (pure, no clock)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orchestrator.core.pacing import (
+    CampaignPacer,
+    FloorView,
+    PowerPolicy,
+    ProgressivePolicy,
+    VicidialAdaptTapered,
+)
+
+DAY = 86_400.0
+
+
+def floor(
+    ready: int = 0,
+    talking: tuple[float, ...] = (),
+    wrapping: tuple[float, ...] = (),
+    in_flight: tuple[float, ...] = (),
+    waiting: int = 0,
+    staffed: int | None = None,
+) -> FloorView:
+    if staffed is None:
+        staffed = ready + len(talking) + len(wrapping)
+    return FloorView(
+        ready=ready,
+        staffed=staffed,
+        talking_since=talking,
+        wrapping_since=wrapping,
+        dials_in_flight=in_flight,
+        waiting_calls=waiting,
+    )
+
+
+def warm(pacer: CampaignPacer, t0: float = 0.0, calls: int = 60, seed: int = 1) -> float:
+    """Feed a realistic stream of observations (answer rate 0.3, talk ~180 s).
+
+    No abandons: the budget is intact. Returns the time reached.
+    """
+    rng = random.Random(seed)
+    t = t0
+    for _ in range(calls):
+        for _ in range(3):
+            pacer.observe_dial(t)
+            t += 1.0
+            pacer.observe_outcome(t, "no_answer", 17.0 + rng.random())
+        pacer.observe_dial(t)
+        t += 1.0
+        pacer.observe_outcome(t, "human", 8.0 + 3 * rng.random())
+        pacer.observe_connect(t, 0.0)
+        talk = rng.lognormvariate(5.0, 0.6)
+        pacer.observe_call_end(t, talk)
+        pacer.observe_wrap_end(t, 10.0 + 10 * rng.random())
+    return t
+
+
+def test_fresh_pacer_ramps_from_progressive() -> None:
+    p = CampaignPacer()
+    assert p.stats(0.0).warming_up
+    assert p.lines_to_dial(0.0, floor(ready=5)) == 5
+    assert p.lines_to_dial(1.0, floor(ready=5, in_flight=(0.0, 0.0, 0.0))) == 2
+    # agents about to free up do not count while warming up
+    assert p.lines_to_dial(2.0, floor(ready=0, wrapping=(0.0,) * 10)) == 0
+
+
+def test_after_warm_up_dials_ahead_of_agents_about_to_free() -> None:
+    p = CampaignPacer()
+    t = warm(p)
+    assert not p.stats(t).warming_up
+    # nobody ready, ten agents deep in wrap-up: predictive dials ahead
+    n = p.lines_to_dial(t, floor(ready=0, wrapping=(t - 12.0,) * 10, talking=(t - 100.0,) * 30))
+    assert n > 0
+    # many ready agents and no call on the way: at least one line each
+    assert p.lines_to_dial(t, floor(ready=8, talking=(t - 5.0,) * 30)) >= 8
+    assert 0.25 < p.stats(t).answer_rate < 0.35
+
+
+def test_stops_with_no_agent_logged_in_or_about_to_be() -> None:
+    p = CampaignPacer()
+    t = warm(p)
+    assert p.lines_to_dial(t, floor(ready=0, staffed=0)) == 0
+    assert p.lines_to_dial(t, floor(ready=3, staffed=0)) == 0
+    # everybody just started a call: nobody will be free within a ring time
+    assert p.lines_to_dial(t, floor(ready=0, talking=(t,) * 20)) == 0
+
+
+def test_never_dials_past_a_spent_budget() -> None:
+    p = CampaignPacer()
+    t = warm(p, calls=60)
+    # 60 live answers so far; now 40 abandons in a row: far over 3 %
+    for _ in range(40):
+        p.observe_abandon(t)
+    s = p.stats(t)
+    assert s.abandon_rate_24h > 0.03
+    assert s.drop_budget_24h == 0.0
+    # nobody ready but ten agents nearly done: a predictive dialer would dial,
+    # a spent budget means progressive only (which is nothing here)
+    assert p.lines_to_dial(t, floor(ready=0, wrapping=(t - 12.0,) * 10)) == 0
+    assert p.lines_to_dial(t, floor(ready=2, wrapping=(t - 12.0,) * 10)) == 2
+
+
+def test_budget_recovers_as_good_answers_accumulate() -> None:
+    p = CampaignPacer()
+    t = warm(p, calls=40)
+    for _ in range(5):
+        p.observe_abandon(t)  # 5 / 45 = 11 %
+    f = floor(ready=0, wrapping=(t - 12.0,) * 10, talking=(t - 150.0,) * 20)
+    assert p.lines_to_dial(t, f) == 0
+    t = warm(p, t0=t, calls=400)  # 5 / 445 = 1.1 %: budget left again
+    f = floor(ready=0, wrapping=(t - 12.0,) * 10, talking=(t - 150.0,) * 20)
+    assert p.stats(t).abandon_rate_24h < 0.02
+    assert p.lines_to_dial(t, f) > 0
+
+
+def test_24h_window_rolls_but_30_day_window_keeps() -> None:
+    p = CampaignPacer()
+    p.observe_connect(0.0, 0.0)
+    p.observe_abandon(10.0)
+    s = p.stats(100.0)
+    assert s.answered_24h == 2 and s.abandoned_24h == 1 and s.abandon_rate_24h == 0.5
+    later = p.stats(DAY + 120.0)
+    assert later.answered_24h == 0 and later.abandon_rate_24h == 0.0
+    assert later.abandon_rate_30d == 0.5
+    gone = p.stats(31 * DAY)
+    assert gone.abandon_rate_30d == 0.0
+
+
+def test_snapshot_restore_round_trip_keeps_budget_and_decisions() -> None:
+    p = CampaignPacer()
+    t = warm(p)
+    p.observe_abandon(t)
+    p.observe_abandon(t + 1)
+    state = json.loads(json.dumps(p.snapshot()))
+    q = CampaignPacer()
+    q.restore(state)
+    assert q.stats(t + 2) == p.stats(t + 2)
+    f = floor(ready=1, wrapping=(t - 10.0,) * 6, talking=(t - 90.0,) * 25, in_flight=(t - 3.0,))
+    assert q.lines_to_dial(t + 2, f) == p.lines_to_dial(t + 2, f)
+    # the restored window still rolls from the original timestamps
+    assert q.stats(t + DAY + 120).answered_24h == 0
+
+
+def test_restore_rejects_a_malformed_snapshot() -> None:
+    p = CampaignPacer()
+    state = p.snapshot()
+    del state["theta"]
+    with pytest.raises(ValueError, match="theta"):
+        CampaignPacer().restore(state)
+    with pytest.raises(ValueError, match="version"):
+        CampaignPacer().restore({"version": 99})
+    bad = p.snapshot()
+    bad["live_delay"] = [1.0, 2.0]
+    with pytest.raises(ValueError, match="live_delay"):
+        CampaignPacer().restore(bad)
+
+
+def test_bad_parameters_and_outcomes_are_named() -> None:
+    with pytest.raises(ValueError, match="abandon_cap"):
+        CampaignPacer(abandon_cap=0.0)
+    with pytest.raises(ValueError, match="mode"):
+        CampaignPacer(mode="turbo")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="outcome"):
+        CampaignPacer().observe_outcome(0.0, "voicemail", 3.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="lines_per_agent"):
+        PowerPolicy(0.5)
+
+
+def test_progressive_mode_never_dials_ahead() -> None:
+    p = CampaignPacer(mode="progressive")
+    t = warm(p)
+    assert p.lines_to_dial(t, floor(ready=0, wrapping=(t - 14.0,) * 10)) == 0
+    assert p.lines_to_dial(t, floor(ready=3, in_flight=(t,))) == 2
+
+
+def test_amd_false_positive_estimate_is_booked_as_abandons() -> None:
+    p = CampaignPacer(amd=True, amd_false_positive_rate=0.05)
+    t = 0.0
+    for _ in range(95):
+        p.observe_outcome(t, "human", 9.0)
+        p.observe_connect(t, 0.0)
+    for _ in range(100):
+        p.observe_outcome(t, "machine", 11.0)
+    s = p.stats(t)
+    # 95 humans let through -> 5 estimated false positives among the machines
+    assert s.answered_24h == pytest.approx(195)
+    assert s.abandoned_24h == pytest.approx(5.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ready=st.integers(0, 30),
+    talking=st.lists(st.floats(0, 900), max_size=60),
+    wrapping=st.lists(st.floats(0, 60), max_size=20),
+    in_flight=st.lists(st.floats(0, 40), max_size=60),
+    waiting=st.integers(0, 3),
+)
+def test_decision_bounds(
+    ready: int, talking: list[float], wrapping: list[float], in_flight: list[float], waiting: int
+) -> None:
+    p = CampaignPacer()
+    t = warm(p, calls=30)
+    f = floor(
+        ready=ready,
+        talking=tuple(t - x for x in talking),
+        wrapping=tuple(t - x for x in wrapping),
+        in_flight=tuple(t - x for x in in_flight),
+        waiting=waiting,
+    )
+    n = p.lines_to_dial(t, f)
+    assert n >= ProgressivePolicy().lines_to_dial(t, f)
+    assert n <= 8 * max(f.staffed, 1)
+
+
+def test_power_keeps_lines_per_ready_agent() -> None:
+    pol = PowerPolicy(2.0)
+    assert pol.lines_to_dial(0.0, floor(ready=3)) == 6
+    assert pol.lines_to_dial(0.0, floor(ready=3, in_flight=(0.0,) * 4)) == 2
+    assert pol.lines_to_dial(0.0, floor(ready=0, talking=(0.0,))) == 0
+
+
+def test_vicidial_emulation_raises_level_when_agents_wait_and_cuts_on_drops() -> None:
+    v = VicidialAdaptTapered(shift_seconds=8 * 3600)
+    assert v.dial_level == 1.0
+    # agents idle for a minute: the level climbs
+    for t in range(60):
+        v.lines_to_dial(float(t), floor(ready=5, talking=(0.0,) * 15))
+    assert v.dial_level > 1.3
+    high = v.dial_level
+    # its goal: level x (ready + in call) minus calls it already has
+    assert v.lines_to_dial(60.0, floor(ready=5, talking=(0.0,) * 15)) == round(high * 20) - 15
+    # drops over 3 % of answers today: the tapered rule cuts the level
+    for _ in range(60):
+        v.observe_dial(61.0)
+        v.observe_outcome(61.0, "human", 9.0)
+    for _ in range(10):
+        v.observe_abandon(61.0)
+    for t in range(61, 200):
+        v.lines_to_dial(float(t), floor(ready=0, talking=(0.0,) * 20, waiting=1))
+    assert v.dial_level < high
+    assert v.dial_level >= 1.0
