@@ -25,8 +25,12 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     instance_id: str = ""
-    customer_endpoint: str = "Local/{number}@dialer-out"
-    amd_endpoint: str = "Local/{number}@dialer-amd"
+    customer_endpoint: str = "Local/{number}@dialer-out/n"
+    """Dial string for customers; /n keeps Asterisk from optimising the Local channel away
+    (our channel id must stay the call's id)."""
+    amd_context: str = "dialer-amd"
+    """With AMD on, the customer channel runs this context (AMD() then Stasis with
+    args amd,STATUS,CAUSE) instead of entering the app directly, as recorded on Asterisk 22."""
     # -- service runtime (orchestrator run)
     log_level: str = "INFO"
     log_format: str = "json"  # json | console

@@ -197,9 +197,8 @@ class Dialer:
 
     # ------------------------------------------------------------- calls
 
-    def customer_endpoint(self, e164: str, *, amd: bool = False) -> str:
-        template = self.settings.amd_endpoint if amd else self.settings.customer_endpoint
-        return template.format(number=e164.lstrip("+"), e164=e164)
+    def customer_endpoint(self, e164: str) -> str:
+        return self.settings.customer_endpoint.format(number=e164.lstrip("+"), e164=e164)
 
     def start_call(
         self,
@@ -235,8 +234,7 @@ class Dialer:
             return commands
 
         actor = Actor(attempt_id, step, self.executor.execute, kind="call")
-        actor.context.update(campaign_name=campaign_name, campaign_id=campaign_id,
-                             amd_endpoint=self.customer_endpoint(e164, amd=True))
+        actor.context.update(campaign_name=campaign_name, campaign_id=campaign_id)
         entry = CallEntry(machine, actor, campaign_id, campaign_name, target_id, contact_id, e164,
                           agent_id, self.now_s())
         entry_box.append(entry)

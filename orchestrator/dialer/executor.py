@@ -113,16 +113,22 @@ class CommandExecutor:
             d.metrics.originate_errors.labels(campaign, "ari_down").inc()
             actor.post(ev.OriginateRefused(cmd.channel_id, 503, "ARI WebSocket not connected"))
             return
-        endpoint = cmd.endpoint
         customer = cmd.attempt_id is not None and cmd.channel_id == cmd.attempt_id
-        if cmd.amd:
-            endpoint = actor.context.get("amd_endpoint", endpoint)
         variables = dict(cmd.variables)
+        # With AMD our channel runs [dialer-amd] (AMD() then Stasis(app, amd, STATUS, CAUSE))
+        # rather than entering the app at once: a channel originated with app= never runs
+        # dialplan on a real Asterisk. DIALER_APP routes it back to this instance's app.
+        route: dict[str, Any] = (
+            {"context": d.settings.amd_context, "extension": "s", "priority": 1}
+            if cmd.amd
+            else {"app": d.ari.config.app, "app_args": cmd.app_args or ()}
+        )
+        if cmd.amd:
+            variables["DIALER_APP"] = d.ari.config.app
         try:
             await d.ari.originate(
-                wid, endpoint, app=d.ari.config.app, app_args=cmd.app_args or (),
-                caller_id=cmd.caller_id or None, ring_timeout=cmd.timeout_s,
-                variables=variables or None,
+                wid, cmd.endpoint, caller_id=cmd.caller_id or None, ring_timeout=cmd.timeout_s,
+                variables=variables or None, **route,
             )
         except AriChannelExists:
             actor.post(ev.OriginateAccepted(cmd.channel_id))
