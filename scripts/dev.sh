@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# `make dev`: migrate a local database and import the demo contact list.
+# `make dev`: PostgreSQL (ensured by make), then the full demo: pbxsim, the service,
+# a predictive campaign and simulated agents, with a live status line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=.venv/bin
-export ORCH_DATABASE_URL="${ORCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/dialer_dev}"
-$BIN/orchestrator migrate
+exec .venv/bin/python scripts/dev_demo.py
