@@ -4,9 +4,11 @@ Generates a realistic contacts CSV (US/CA/UK/AU numbers in mixed national and
 international formats, 1-3 phones per row, descriptions, custom columns, a few bad
 rows and duplicates), creates a fresh database, runs the real CLI command
 (`orchestrator contacts import ... --timings`) in a subprocess, and reports rows/s with
-the breakdown the importer measures. A single-thread micro-benchmark on a sample splits
-the phone cost into parse, type match and zone lookup. The generated file is cached in
-/tmp by row count and seed.
+the breakdown the importer measures (wall seconds per stage, and CPU seconds of the main
+process, the worker processes and the PostgreSQL server processes). A single-thread
+micro-benchmark on a sample splits the phone cost into parse, type match and zone
+lookup, beside plain phonenumbers. The generated file is cached in /tmp by row count and
+seed.
 """
 
 from __future__ import annotations
@@ -131,10 +133,13 @@ def _url(dbname: str) -> str:
 
 
 def micro(path: Path, sample: int = 30000) -> dict[str, float]:
-    """Single-thread cost per number of each step of analyze_phone, on the file's numbers."""
+    """Single-thread CPU µs per number of each step of analyze_phone, on the file's numbers,
+    and of the plain phonenumbers calls it replaces (parse, is_valid_number, number_type,
+    format_number E164, time_zones_for_number)."""
     import csv
 
     import phonenumbers
+    from phonenumbers import timezone as pn_timezone
 
     from orchestrator.core import phones as ph
 
@@ -146,32 +151,47 @@ def micro(path: Path, sample: int = 30000) -> dict[str, float]:
             raws += [row[i] for i in (5, 7, 9) if row[i]]
             if len(raws) >= sample:
                 break
-    t0 = time.perf_counter()
-    nums = []
+    clock = time.process_time
+    t0 = clock()
+    library = []
     for raw in raws:
         try:
-            nums.append(phonenumbers.parse(raw, "US"))
+            num = phonenumbers.parse(raw, "US")
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(num):
+            library.append((num, phonenumbers.number_type(num)))
+    t1 = clock()
+    for num, _kind in library:
+        phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+        pn_timezone.time_zones_for_number(num)
+    t2 = clock()
+    parsed = []
+    for raw in raws:
+        try:
+            parsed.append(ph._parse_simple(raw, "US") or (0, ""))
         except phonenumbers.NumberParseException:
             pass
-    t1 = time.perf_counter()
-    typed = [(n, ph._region_and_type(n)) for n in nums]
-    t2 = time.perf_counter()
-    for n, (_region, ntype) in typed:
-        e164 = phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
-        if phonenumbers.phonenumberutil.is_number_type_geographical(ntype, n.country_code):
-            ph._zones_for_prefix(e164[1:10])
+    t3 = clock()
+    typed = [(cc, nsn, ph._region_and_type(cc, nsn)[1]) for cc, nsn in parsed if cc]
+    t4 = clock()
+    for cc, nsn, ntype in typed:
+        code = str(cc)
+        if phonenumbers.phonenumberutil.is_number_type_geographical(ntype, cc):
+            ph._zones_for_prefix(f"{cc}{nsn}"[:9], code)
         else:
-            ph._zones_for_prefix(str(n.country_code))
-    t3 = time.perf_counter()
+            ph._zones_for_prefix(code, code)
+    t5 = clock()
     for raw in raws:
         try:
             ph.analyze_phone(raw, "US")
         except ph.PhoneError:
             pass
-    t4 = time.perf_counter()
+    t6 = clock()
     k = 1e6 / len(raws)
-    return {"parse": (t1 - t0) * k, "type": (t2 - t1) * k, "format+tz": (t3 - t2) * k,
-            "analyze_phone": (t4 - t3) * k}
+    return {"phonenumbers parse+valid+type": (t1 - t0) * k, "phonenumbers format+zones": (t2 - t1) * k,
+            "our parse": (t3 - t2) * k, "our type": (t4 - t3) * k, "our zones": (t5 - t4) * k,
+            "analyze_phone": (t6 - t5) * k}
 
 
 def main() -> int:
@@ -215,6 +235,14 @@ def main() -> int:
         print(proc.stdout)
         print(f"wall clock incl. process start: {wall:.2f} s = {args.rows / wall:,.0f} rows/s; "
               f"{messages:,} reject/note lines on stderr")
+        cpu = {k: float(v) for k, v in re.findall(r"^\s+(\w+_cpu)\s+([\d.]+)$", proc.stdout, re.M)}
+        if cpu:
+            per_row = {k: v / args.rows * 1e6 for k, v in cpu.items()}
+            print("CPU µs per row: " + ", ".join(f"{k} {v:.1f}" for k, v in per_row.items())
+                  + f"; main+workers+server {sum(per_row[k] for k in ('main_cpu', 'workers_cpu', 'server_cpu') if k in per_row):.1f}")
+            cores = 2 * wall  # CPU seconds the 2-core machine had during the import
+            print(f"CPU used by the import: {sum(cpu[k] for k in ('main_cpu', 'workers_cpu', 'server_cpu') if k in cpu):.1f} s "
+                  f"of {cores:.0f} s the machine had ({os.getloadavg()[0]:.1f} load average now)")
         with psycopg.connect(url) as conn:
             c, tg = conn.execute(
                 "SELECT (SELECT count(*) FROM contacts), (SELECT count(*) FROM targets)"

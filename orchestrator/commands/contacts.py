@@ -152,6 +152,11 @@ def run_import(args: argparse.Namespace) -> int:
     print_summary(f'contacts import: {args.file} -> campaign "{args.campaign}"', rows)
     if args.timings:
         print_summary("timings (s)", [(k, f"{v:.2f}") for k, v in result.timings.items()])
+        phones_cpu = result.timings.get("phones_cpu", 0.0)
+        if result.numbers_analyzed and phones_cpu > 0:
+            print(f"phone numbers analyzed {result.numbers_analyzed:,}: "
+                  f"{phones_cpu / result.numbers_analyzed * 1e6:.1f} µs CPU each, "
+                  f"{result.numbers_analyzed / phones_cpu:,.0f} numbers/s per core")
     return 0
 
 

@@ -3,17 +3,20 @@
 Pure helpers over the full ``phonenumbers`` package (not the lite build: the
 time-zone prefix data is only in the full one). The contact importer calls
 :func:`analyze_phone` once per CSV row, so the per-row cost matters (see
-docs/benchmarks/phones-rules.md). Three shortcuts, each the library's own
+docs/benchmarks/phones-rules.md and import.md). Shortcuts, each the library's own
 algorithm on the library's own metadata and checked against the library by
-tests/unit/test_rules_properties.py:
+tests/unit/test_rules_properties.py and tests/unit/test_phones_fast.py:
 
-* input already in ``+digits`` form skips parse()'s search for punctuation,
-  letters and extensions;
+* input made of ASCII digits, an optional leading ``+`` and ordinary punctuation
+  (space, parentheses, dot, hyphen) skips parse(): its steps are done on the
+  digit string (see _parse_simple), and no PhoneNumber is built;
 * region and type come out of one pass (for +1, finding the region is itself
   a full validation, which is_valid_number() and number_type() would repeat);
-* number-type patterns are compiled once per region.
+* the number-type patterns of a region are tried in one regex call per number
+  length (see _TypePlan).
 
-Time-zone lookup is a prefix-table walk, cached per prefix.
+Time-zone lookup is a prefix-table walk over the prefix lengths the table has
+for the country code, cached per table entry.
 
 Rejected outright, because a dialer must never place them: premium-rate and
 shared-cost numbers, and numbers with an extension (an extension cannot be
@@ -33,7 +36,6 @@ from phonenumbers import (
     COUNTRY_CODE_TO_REGION_CODE,
     NumberParseException,
     PhoneNumber,
-    PhoneNumberFormat,
     PhoneNumberType,
 )
 from phonenumbers.phonemetadata import PhoneMetadata, PhoneNumberDesc
@@ -147,8 +149,11 @@ def analyze_phone(raw: str, default_region: str | None = None) -> PhoneInfo:
     if not text:
         raise PhoneError(PhoneErrorReason.EMPTY, raw)
     default = default_region.upper() if default_region else None
+    num: PhoneNumber | None = None
     try:
-        num = _parse_number(text, default)
+        simple = _parse_simple(text, default)
+        if simple is None:
+            num = phonenumbers.parse(text, default)
     except NumberParseException as exc:
         if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE and not (
             text.startswith("+") or default
@@ -157,26 +162,35 @@ def analyze_phone(raw: str, default_region: str | None = None) -> PhoneInfo:
         raise PhoneError(
             _PARSE_ERRORS.get(exc.error_type, PhoneErrorReason.NOT_A_NUMBER), raw
         ) from None
-    if num.extension:
-        raise PhoneError(PhoneErrorReason.HAS_EXTENSION, raw)
-    region, ntype = _region_and_type(num)
+    if num is None:
+        assert simple is not None
+        cc, nsn = simple
+    else:
+        if num.extension:
+            raise PhoneError(PhoneErrorReason.HAS_EXTENSION, raw)
+        cc, nsn = num.country_code or 0, national_significant_number(num)
+    region, ntype = _region_and_type(cc, nsn)
     if ntype == PhoneNumberType.UNKNOWN:
-        possible = phonenumbers.is_possible_number_with_reason(num)
+        possible = phonenumbers.is_possible_number_with_reason(
+            num if num is not None else _number(cc, nsn)
+        )
         raise PhoneError(_POSSIBLE_ERRORS.get(possible, PhoneErrorReason.INVALID), raw)
     if ntype == PhoneNumberType.PREMIUM_RATE:
         raise PhoneError(PhoneErrorReason.PREMIUM_RATE, raw)
     if ntype == PhoneNumberType.SHARED_COST:
         raise PhoneError(PhoneErrorReason.SHARED_COST, raw)
-    e164 = phonenumbers.format_number(num, PhoneNumberFormat.E164)
-    cc = num.country_code or 0
+    # format_number(num, E164) for a valid number: "+", country code, national
+    # significant number.
+    e164 = f"+{cc}{nsn}"
+    code = str(cc)
     if is_number_type_geographical(ntype, cc):
-        zones = _zones_for_prefix(e164[1 : 1 + TIMEZONE_LONGEST_PREFIX])
+        zones = _zones_for_prefix(e164[1 : 1 + TIMEZONE_LONGEST_PREFIX], code)
     else:
-        zones = _zones_for_prefix(str(cc))
+        zones = _zones_for_prefix(code, code)
     return PhoneInfo(
         e164=e164,
         region=None if region == _NON_GEO_REGION else region,
-        number_type=number_type_name(ntype),
+        number_type=_TYPE_NAMES.get(ntype, "unknown"),
         time_zones=zones,
     )
 
@@ -202,51 +216,150 @@ def candidate_time_zones(e164: str) -> tuple[str, ...]:
 
 
 _E164_SHAPE = re.compile(r"\+([1-9][0-9]{2,16})")
+_SIMPLE_TEXT = re.compile(r"\+?[0-9 ().\-]*")
+"""Input written with ASCII digits, an optional leading ``+`` and only the punctuation
+people type in numbers (space, parentheses, dot, hyphen): almost every CSV cell."""
+_DROP_PUNCTUATION = str.maketrans("", "", "+ ().-")
+_MAX_INPUT_STRING_LENGTH = 250  # phonenumbers' limit on the text given to parse()
+_TOO_SHORT_NSN = "The string supplied is too short to be a phone number."
+_TOO_LONG_NSN = "The string supplied is too long to be a phone number."
 
 
 def _parse_number(text: str, default_region: str | None) -> PhoneNumber:
-    """``phonenumbers.parse(text, default_region)``, with a shortcut for input that is
-    already ``+`` and digits (most stored data): the same steps parse() takes for such
-    input, minus its search for punctuation, letters and extensions, which such input
-    cannot have. tests/unit/test_rules_properties.py checks both give equal numbers."""
-    shape = _E164_SHAPE.fullmatch(text)
-    if shape is None:
+    """``phonenumbers.parse(text, default_region)``, with the shortcut of _parse_simple."""
+    simple = _parse_simple(text, default_region)
+    if simple is None:
         return phonenumbers.parse(text, default_region)
-    cc, national = _extract_country_code(shape.group(1))
-    if cc == 0:
-        raise NumberParseException(
-            NumberParseException.INVALID_COUNTRY_CODE, "Could not interpret numbers after plus-sign."
+    return _number(*simple)
+
+
+def _number(cc: int, nsn: str) -> PhoneNumber:
+    """The PhoneNumber parse() builds from a country code and national digits."""
+    num = PhoneNumber(country_code=cc)
+    _set_italian_leading_zeros_for_phone_number(nsn, num)
+    num.national_number = int(nsn)
+    return num
+
+
+def _parse_simple(text: str, default_region: str | None) -> tuple[int, str] | None:
+    """(country code, national significant number) as ``phonenumbers.parse(text,
+    default_region)`` finds them, for simple input; None for other input (the caller
+    then uses the library). Raises NumberParseException as parse() would.
+
+    For :data:`_SIMPLE_TEXT` input parse() finds the number from the first ``+`` or
+    digit, sees no extension (every extension form needs a letter, ``#``, ``~``, ``,``
+    or ``;``), and then works on the digits alone; so the digits (and whether a ``+``
+    came first) are all it depends on. From there the same steps parse() takes are done
+    here on the digit string, without its character-by-character normalization and its
+    searches for punctuation, letters, RFC 3966 and extensions. The national
+    significant number is then the national digits themselves (parse() keeps their
+    leading zeros as italian_leading_zero and number_of_leading_zeros).
+    tests/unit/test_rules_properties.py and tests/unit/test_phones_fast.py check both
+    give equal numbers (or the same error) on random input.
+    """
+    if len(text) > _MAX_INPUT_STRING_LENGTH or _SIMPLE_TEXT.fullmatch(text) is None:
+        return None
+    digits = text.translate(_DROP_PUNCTUATION)
+    if not 3 <= len(digits) <= 17:
+        return None
+    if text[0] == "+":
+        if digits[0] == "0":
+            return None
+        cc, national = _extract_country_code(digits)
+        if cc == 0:
+            if default_region is not None:
+                # parse() retries without the "+" using the region's IDD: leave it that.
+                return None
+            raise NumberParseException(
+                NumberParseException.INVALID_COUNTRY_CODE,
+                "Could not interpret numbers after plus-sign.",
+            )
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(
+            cc, phonenumbers.region_code_for_country_code(cc)
         )
+        return _national_part(cc, national, metadata)
+    if default_region is None:
+        return None
+    region_meta = PhoneMetadata.metadata_for_region(default_region, None)
+    if region_meta is None:
+        return None
+    return _parse_national_digits(digits, default_region, region_meta)
+
+
+def _parse_national_digits(digits: str, region: str, metadata: PhoneMetadata) -> tuple[int, str]:
+    """parse() for digits written without "+", from its _maybe_extract_country_code on."""
+    cc = 0
+    national = digits
+    idd = _compiled(metadata.international_prefix or "NonMatch").match(digits)
+    if idd is not None and digits[idd.end() : idd.end() + 1] != "0":
+        # The region's international prefix (011 from the US, 00 from the UK).
+        rest = digits[idd.end() :]
+        if len(rest) <= _MIN_LENGTH_FOR_NSN:
+            raise NumberParseException(
+                NumberParseException.TOO_SHORT_AFTER_IDD,
+                "Phone number had an IDD, but after this was not long enough to be a viable phone number.",
+            )
+        cc, national = _extract_country_code(rest)
+        if cc == 0:
+            raise NumberParseException(
+                NumberParseException.INVALID_COUNTRY_CODE,
+                "Country calling code supplied was not recognised.",
+            )
+    else:
+        # The region's own country code written without "+" (1 212 555 0123 in the US).
+        own = str(metadata.country_code)
+        if digits.startswith(own):
+            _, potential, _ = _maybe_strip_national_prefix_carrier_code(digits[len(own) :], metadata)
+            general = metadata.general_desc
+            if (
+                not _full_match(general, digits) and _full_match(general, potential)
+            ) or _test_number_length(digits, metadata) == ValidationResult.TOO_LONG:
+                cc, national = metadata.country_code or 0, potential
+    if cc != 0:
+        number_region = phonenumbers.region_code_for_country_code(cc)
+        if number_region != region:
+            found = PhoneMetadata.metadata_for_region_or_calling_code(cc, number_region)
+            assert found is not None
+            metadata = found
+    else:
+        cc = metadata.country_code or 0
+    return _national_part(cc, national, metadata)
+
+
+def _national_part(cc: int, national: str, metadata: PhoneMetadata | None) -> tuple[int, str]:
+    """The end of parse(): strip a national prefix when what is left is a possible
+    length, check the length."""
     if len(national) < _MIN_LENGTH_FOR_NSN:
-        raise NumberParseException(
-            NumberParseException.TOO_SHORT_NSN, "The string supplied is too short to be a phone number."
-        )
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
-        cc, phonenumbers.region_code_for_country_code(cc)
-    )
+        raise NumberParseException(NumberParseException.TOO_SHORT_NSN, _TOO_SHORT_NSN)
     if metadata is not None:
         _, stripped, _ = _maybe_strip_national_prefix_carrier_code(national, metadata)
-        if _test_number_length(stripped, metadata) not in (
+        # (When nothing was stripped the length test cannot change the outcome.)
+        if stripped != national and _test_number_length(stripped, metadata) not in (
             ValidationResult.TOO_SHORT,
             ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
             ValidationResult.INVALID_LENGTH,
         ):
             national = stripped
     if len(national) < _MIN_LENGTH_FOR_NSN:
-        raise NumberParseException(
-            NumberParseException.TOO_SHORT_NSN, "The string supplied is too short to be a phone number."
-        )
+        raise NumberParseException(NumberParseException.TOO_SHORT_NSN, _TOO_SHORT_NSN)
     if len(national) > _MAX_LENGTH_FOR_NSN:
-        raise NumberParseException(
-            NumberParseException.TOO_LONG, "The string supplied is too long to be a phone number."
-        )
-    num = PhoneNumber(country_code=cc)
-    _set_italian_leading_zeros_for_phone_number(national, num)
-    num.national_number = int(national)
-    return num
+        raise NumberParseException(NumberParseException.TOO_LONG, _TOO_LONG_NSN)
+    return cc, national
 
 
-def _region_and_type(num: PhoneNumber) -> tuple[str | None, int]:
+def _full_match(desc: PhoneNumberDesc | None, digits: str) -> bool:
+    """phonenumbers' ``_match_national_number(digits, desc, False)``."""
+    if desc is None or not desc.national_number_pattern:
+        return False
+    return _compiled(desc.national_number_pattern).fullmatch(digits) is not None
+
+
+@lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _region_and_type(cc: int, nsn: str) -> tuple[str | None, int]:
     """``(region_code_for_number(num), number_type(num))`` in one pass.
 
     The same algorithm as phonenumbers' own, fused: for a shared country code
@@ -256,11 +369,9 @@ def _region_and_type(num: PhoneNumber) -> tuple[str | None, int]:
     "valid" means in phonenumbers. tests/unit/test_rules_properties.py checks
     this agrees with the library.
     """
-    cc = num.country_code or 0
     regions = COUNTRY_CODE_TO_REGION_CODE.get(cc)
     if not regions:
         return None, PhoneNumberType.UNKNOWN
-    nsn = national_significant_number(num)
     if len(regions) == 1:
         metadata = PhoneMetadata.metadata_for_region_or_calling_code(cc, regions[0])
         if metadata is None:
@@ -280,9 +391,6 @@ def _region_and_type(num: PhoneNumber) -> tuple[str | None, int]:
     return None, PhoneNumberType.UNKNOWN
 
 
-_Desc = tuple[frozenset[int], Callable[[str], object]] | None
-"""A number description: its possible lengths and its pattern's fullmatch."""
-
 _TYPE_ORDER = (
     ("premium_rate", PhoneNumberType.PREMIUM_RATE),
     ("toll_free", PhoneNumberType.TOLL_FREE),
@@ -295,56 +403,110 @@ _TYPE_ORDER = (
 )
 
 
+_FIXED_LINE = -1  # marks the fixed-line alternative of a _TypePlan
+
+
 @dataclass(frozen=True, slots=True)
-class _TypeMatcher:
-    general: _Desc
-    special: tuple[tuple[_Desc, int], ...]
-    fixed_line: _Desc
-    mobile: _Desc
+class _TypePlan:
+    """phonenumbers' type match for one region and one number length, as two regex
+    calls: the general pattern, then one alternation of the type patterns whose possible
+    lengths allow this length, in the library's order, each followed by an empty marker
+    group, so the index of the last group that matched is the first type that matches."""
+
+    general: Callable[[str], object] | None
+    """fullmatch of the general pattern (None: no number of this length is valid)."""
+    types: Callable[[str], re.Match[str] | None] | None
+    kinds: tuple[int, ...]
+    """Type of each alternative, by marker group index - 1 (_FIXED_LINE for fixed line)."""
+    mobile: Callable[[str], object] | None
+    """For a fixed-line match: fullmatch of the mobile pattern (when it can apply)."""
     same_mobile_and_fixed_line: bool
 
 
-def _desc(desc: PhoneNumberDesc | None) -> _Desc:
+# Metadata objects are module-level singletons in phonenumbers, so id() is stable.
+_PLANS: dict[tuple[int, int], _TypePlan | None] = {}
+
+
+def _applies(desc: PhoneNumberDesc | None, length: int) -> str | None:
+    """desc's pattern if phonenumbers would try it on a number of this length."""
     if desc is None or not desc.national_number_pattern:
         return None
-    return frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern).fullmatch
+    if desc.possible_length and length not in desc.possible_length:
+        return None
+    return str(desc.national_number_pattern)
 
 
-# Metadata objects are module-level singletons in phonenumbers, so id() is stable.
-_MATCHERS: dict[int, _TypeMatcher] = {}
-
-
-def _matches(desc: _Desc, nsn: str) -> bool:
-    if desc is None:
-        return False
-    lengths, fullmatch = desc
-    if lengths and len(nsn) not in lengths:
-        return False
-    return fullmatch(nsn) is not None
+def _type_plan(metadata: PhoneMetadata, length: int) -> _TypePlan | None:
+    """The plan, or None when a pattern has capturing groups of its own (then the
+    markers' numbers would shift: _number_type falls back to one call per pattern)."""
+    same = bool(metadata.same_mobile_and_fixed_line_pattern)
+    alternatives: list[tuple[str, int]] = []
+    for attr, ntype in _TYPE_ORDER:
+        if (pattern := _applies(getattr(metadata, attr), length)) is not None:
+            alternatives.append((pattern, ntype))
+    if (pattern := _applies(metadata.fixed_line, length)) is not None:
+        alternatives.append((pattern, _FIXED_LINE))
+    if not same and (pattern := _applies(metadata.mobile, length)) is not None:
+        alternatives.append((pattern, PhoneNumberType.MOBILE))
+    if any(re.compile(pattern).groups for pattern, _ in alternatives):
+        return None
+    general_pattern = _applies(metadata.general_desc, length)
+    mobile_pattern = _applies(metadata.mobile, length)
+    return _TypePlan(
+        general=_compiled(general_pattern).fullmatch if general_pattern is not None else None,
+        types=(re.compile("|".join(f"(?:{pattern})()" for pattern, _ in alternatives)).fullmatch
+               if alternatives else None),
+        kinds=tuple(t for _, t in alternatives),
+        mobile=_compiled(mobile_pattern).fullmatch if mobile_pattern is not None else None,
+        same_mobile_and_fixed_line=same,
+    )
 
 
 def _number_type(nsn: str, metadata: PhoneMetadata) -> int:
-    """phonenumbers' ``_number_type_helper`` with its patterns compiled once per
-    region (it goes through ``re.compile``'s cache and matches twice per pattern)."""
-    matcher = _MATCHERS.get(id(metadata))
-    if matcher is None:
-        matcher = _MATCHERS[id(metadata)] = _TypeMatcher(
-            general=_desc(metadata.general_desc),
-            special=tuple((_desc(getattr(metadata, attr)), t) for attr, t in _TYPE_ORDER),
-            fixed_line=_desc(metadata.fixed_line),
-            mobile=_desc(metadata.mobile),
-            same_mobile_and_fixed_line=bool(metadata.same_mobile_and_fixed_line_pattern),
-        )
-    if not _matches(matcher.general, nsn):
+    """phonenumbers' ``_number_type_helper`` (general pattern; premium rate, toll free,
+    shared cost, VoIP, personal, pager, UAN, voicemail; fixed line and mobile), each
+    pattern tried only for its possible lengths, with the patterns compiled once per
+    region and length and tried in one regex call (see _TypePlan)."""
+    key = (id(metadata), len(nsn))
+    if key in _PLANS:
+        plan = _PLANS[key]
+    else:
+        plan = _PLANS[key] = _type_plan(metadata, len(nsn))
+    if plan is None:
+        return _number_type_one_by_one(nsn, metadata)
+    if plan.general is None or plan.general(nsn) is None:
         return PhoneNumberType.UNKNOWN
-    for desc, ntype in matcher.special:
-        if _matches(desc, nsn):
+    found = plan.types(nsn) if plan.types is not None else None
+    if found is None:
+        return PhoneNumberType.UNKNOWN
+    assert found.lastindex is not None
+    kind = plan.kinds[found.lastindex - 1]
+    if kind != _FIXED_LINE:
+        return kind
+    if plan.same_mobile_and_fixed_line or (plan.mobile is not None and plan.mobile(nsn)):
+        return PhoneNumberType.FIXED_LINE_OR_MOBILE
+    return PhoneNumberType.FIXED_LINE
+
+
+def _number_type_one_by_one(nsn: str, metadata: PhoneMetadata) -> int:
+    """_number_type without the single alternation (for patterns with capturing groups)."""
+    length = len(nsn)
+
+    def matches(desc: PhoneNumberDesc | None) -> bool:
+        pattern = _applies(desc, length)
+        return pattern is not None and _compiled(pattern).fullmatch(nsn) is not None
+
+    if not matches(metadata.general_desc):
+        return PhoneNumberType.UNKNOWN
+    for attr, ntype in _TYPE_ORDER:
+        if matches(getattr(metadata, attr)):
             return ntype
-    if _matches(matcher.fixed_line, nsn):
-        if matcher.same_mobile_and_fixed_line or _matches(matcher.mobile, nsn):
+    same = bool(metadata.same_mobile_and_fixed_line_pattern)
+    if matches(metadata.fixed_line):
+        if same or matches(metadata.mobile):
             return PhoneNumberType.FIXED_LINE_OR_MOBILE
         return PhoneNumberType.FIXED_LINE
-    if not matcher.same_mobile_and_fixed_line and _matches(matcher.mobile, nsn):
+    if not same and matches(metadata.mobile):
         return PhoneNumberType.MOBILE
     return PhoneNumberType.UNKNOWN
 
@@ -354,15 +516,40 @@ def _leading_digits_re(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-@lru_cache(maxsize=16384)
-def _zones_for_prefix(digits: str) -> tuple[str, ...]:
-    """Longest-prefix match in phonenumbers' zone table; cached by the digits
-    that can matter (at most TIMEZONE_LONGEST_PREFIX of them), so numbers of
-    one exchange share an entry."""
-    for length in range(min(len(digits), TIMEZONE_LONGEST_PREFIX), 0, -1):
-        zones = TIMEZONE_DATA.get(digits[:length])
+_ZONES_BY_PREFIX: dict[str, tuple[str, ...]] = {}
+_TZ_LENGTHS: dict[str, tuple[int, ...]] = {}
+
+
+def _tz_lengths(cc: str) -> tuple[int, ...]:
+    """Lengths of the zone table's prefixes that can match a number of country code cc
+    (those starting with cc, or a start of it), longest first."""
+    lengths = _TZ_LENGTHS.get(cc)
+    if lengths is None:
+        lengths = _TZ_LENGTHS[cc] = tuple(sorted(
+            {len(p) for p in TIMEZONE_DATA
+             if (p.startswith(cc) or cc.startswith(p)) and len(p) <= TIMEZONE_LONGEST_PREFIX},
+            reverse=True,
+        ))
+    return lengths
+
+
+def _zones_for_prefix(digits: str, cc: str | None = None) -> tuple[str, ...]:
+    """Longest-prefix match of digits (a number in E.164 without "+") in phonenumbers'
+    zone table, what ``timezone.time_zones_for_number`` does, without ``Etc/Unknown``.
+    Only the prefix lengths the table has for the country code are tried (cc, when
+    given, must be how digits starts), and the answer is cached per table entry."""
+    if cc is None:
+        cc = str(_extract_country_code(digits)[0] or "")
+    for length in _tz_lengths(cc):
+        if length > len(digits):
+            continue
+        prefix = digits[:length]
+        zones = _ZONES_BY_PREFIX.get(prefix)
         if zones is not None:
-            if zones == (UNKNOWN_TIMEZONE,):
-                return ()
-            return tuple(z for z in zones if z != UNKNOWN_TIMEZONE)
+            return zones
+        found = TIMEZONE_DATA.get(prefix)
+        if found is not None:
+            zones = tuple(z for z in found if z != UNKNOWN_TIMEZONE)
+            _ZONES_BY_PREFIX[prefix] = zones
+            return zones
     return ()

@@ -27,9 +27,17 @@ advisory lock (two imports into one campaign cannot race on external ids); any f
 error (bad encoding, malformed CSV, database error, interruption) rolls everything back.
 With ``strict``, one bad row rolls back everything.
 
-Phone numbers are the expensive part (one phonenumbers parse and type match each, in
-orchestrator.core.phones.analyze_phone); for large files they are analyzed in worker
-processes, batch by batch, while the main process reads the CSV and writes COPY data.
+How a large file flows (docs/benchmarks/import.md has the measurements):
+- the main process reads the file in chunks of whole records (CsvSource.chunk: it only
+  finds where the last record of a chunk ends) and takes contact ids for them from the
+  sequence, on a second connection;
+- worker processes parse each chunk's CSV, run the checks that need no other row
+  (lengths, zones, expiry, phone numbers through orchestrator.core.phones.analyze_phone)
+  and write the COPY text of the rows that pass (RowChecker);
+- the main process, in file order, does the checks across rows (external ids and numbers
+  already seen, DNC), reports, and hands each chunk's COPY data to a writer thread that
+  streams it into PostgreSQL while the next chunk is being checked (_CopyWriter).
+Small files go through the same code in-process.
 """
 
 from __future__ import annotations
@@ -41,7 +49,10 @@ import json
 import multiprocessing
 import multiprocessing.pool
 import os
+import queue
 import re
+import resource
+import threading
 import time
 import zoneinfo
 from collections import deque
@@ -68,9 +79,9 @@ __all__ = [
 ]
 
 BATCH_ROWS = 5000
-"""Rows per batch: one phone-analysis task and one pair of COPY statements."""
+"""Lines per chunk: one row-check task and one pair of COPY statements."""
 MAX_IN_FLIGHT = 4
-"""Batches handed to the worker processes ahead of the one being written."""
+"""Chunks handed to the worker processes ahead of the one being merged."""
 PARALLEL_MIN_BYTES = 2_000_000
 """Below this file size phones are analyzed in-process (worker start-up is not worth it)."""
 IMPORT_LOCK_CLASS = 0x0D1A
@@ -98,8 +109,10 @@ class ContactImportReport:
     duplicate_external_ids: int = 0
     committed: bool = False
     seconds: float = 0.0
+    numbers_analyzed: int = 0
+    """Phone cells analyzed (for the phones/s figure of --timings)."""
     timings: dict[str, float] = field(default_factory=dict)
-    """Seconds per stage: csv, phones_wait, phones_cpu (workers' CPU), rows, copy, commit."""
+    """Seconds per stage, see _STAGES."""
 
     @property
     def rows_per_second(self) -> float:
@@ -176,6 +189,51 @@ class CsvSource:
         except csv.Error as exc:
             raise ImportFailure(f"line {reader.line_num}: malformed CSV: {exc}") from None
 
+    def chunk(self, size: int) -> tuple[int, str, int]:
+        """The next records, as raw text: about `size` physical lines, ending where a
+        record ends. Returns (the chunk's first line number, its text, its line count);
+        ("", 0) at the end of the file. parse_chunk() gives the records.
+
+        Only the chunk's end must be found, not its records: a line without a quote
+        cannot open or close a quoted field, so when every line with a quote is a whole
+        record on its own (checked by parsing that line alone), the chunk ends where its
+        last line ends. Otherwise (a quoted field spanning lines) the chunk is parsed to
+        find where its last record ends.
+        """
+        first = self._prev_line + 1
+        try:
+            lines = list(itertools.islice(self._text, size))
+            if not lines:
+                return first, "", 0
+            for line in lines:
+                if '"' in line and _ends_in_quoted_field(line):
+                    lines = self._to_record_end(lines)
+                    break
+        except UnicodeDecodeError:
+            raise ImportFailure(self._encoding_error()) from None
+        self._prev_line += len(lines)
+        return first, "".join(lines), len(lines)
+
+    def _to_record_end(self, lines: list[str]) -> list[str]:
+        """lines, plus the following lines of a record that does not end with them."""
+        more: list[str] = []
+
+        def rest() -> Iterator[str]:
+            for line in self._text:
+                more.append(line)
+                yield line
+
+        reader = csv.reader(itertools.chain(lines, rest()))
+        try:
+            for _row in reader:
+                if reader.line_num >= len(lines):
+                    break
+        except csv.Error as exc:
+            raise ImportFailure(
+                f"line {self._prev_line + reader.line_num}: malformed CSV: {exc}"
+            ) from None
+        return lines + more
+
     def _encoding_error(self) -> str:
         # TextIOWrapper decodes in chunks, so find the first undecodable physical line.
         data = self.path.read_bytes()
@@ -190,6 +248,35 @@ class CsvSource:
                     f"{exc.start + 1}); save the file as UTF-8"
                 )
         return f"{self.path.name}: not valid UTF-8"
+
+
+def _ends_in_quoted_field(line: str) -> bool:
+    """Whether a physical line, read from the start of a record, ends inside a quoted
+    field (the record goes on on the next line). The csv module returns the open field
+    with the line's end in it; a field of a record that ends on this line cannot end
+    with a line break (with newline="" every CR or LF ends a physical line)."""
+    try:
+        row = next(csv.reader((line,)), [])
+    except csv.Error:
+        return True  # let the full parse report it
+    return bool(row) and row[-1].endswith(("\n", "\r"))
+
+
+def parse_chunk(first_line: int, text: str) -> list[tuple[int, list[str]]]:
+    """(first physical line, fields) of each record of a chunk from CsvSource.chunk();
+    blank lines are skipped. ImportFailure for malformed CSV, with the file's line."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    out: list[tuple[int, list[str]]] = []
+    append = out.append
+    prev = 0
+    try:
+        for row in reader:
+            if row:
+                append((first_line + prev, row))
+            prev = reader.line_num
+    except csv.Error as exc:
+        raise ImportFailure(f"line {first_line - 1 + reader.line_num}: malformed CSV: {exc}") from None
+    return out
 
 
 def _key(header: str) -> str:
@@ -297,54 +384,294 @@ def map_contact_columns(header: Sequence[str]) -> ContactColumns:
     )
 
 
-# --- phone analysis (in worker processes for large files) -------------------------
+# --- row checks (in worker processes for large files) -----------------------------
 
 PhoneResult = tuple[str, tuple[str, ...]] | str
 """(e164, candidate zones) for a good number, else the rejection reason."""
 
+Problems = tuple[tuple[str, ...], tuple[str, ...], str | None, tuple[str, ...]]
+"""A row's (errors before the external-id check, errors after it, the "no phone number"
+error to give if nothing else is wrong, notes on numbers repeated within the row)."""
 
-def analyze_batch(raws: list[str], region: str | None) -> tuple[list[PhoneResult], float]:
-    """Analyze raw numbers; returns the results in order and the CPU seconds spent."""
-    started = time.process_time()
-    out: list[PhoneResult] = []
-    append = out.append
-    for raw in raws:
+
+@dataclass
+class CheckedBatch:
+    """What the row-local checks made of a batch, in a compact form (it crosses a process
+    boundary): one entry per record in `lines`, `exts`, `contacts` (COPY line, None when
+    the row is rejected) and `counts` (its targets); one entry per target in `targets`
+    (COPY line ending with a NULL unavailable_reason), `keys` (E.164 as an int) and
+    `columns` (index of its phone column); `problems` by record index, for the few
+    records with errors or notes."""
+
+    lines: list[int]
+    exts: list[str | None]
+    contacts: list[str | None]
+    counts: bytearray
+    targets: list[str]
+    keys: list[int]
+    columns: bytearray
+    problems: dict[int, Problems]
+    phones_cpu: float = 0.0
+    other_cpu: float = 0.0
+    numbers: int = 0
+    fatal: str | None = None
+    """Malformed CSV: the import stops with this message."""
+
+
+_COPY_NULL = "\\N"
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+def _copy_escape(value: str) -> str:
+    """A value in COPY's text format (backslash, tab, newline and CR are escaped)."""
+    return (value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
+
+
+class RowChecker:
+    """The checks of a contacts row that need no other row, and the row's COPY text.
+
+    Runs in the worker processes (one instance each, made before any task) or in-process
+    for small files; the checks that depend on other rows or on the database (repeated
+    external ids and numbers, DNC) are done by the main process, in file order.
+    """
+
+    def __init__(self, cols: ContactColumns, region: str | None) -> None:
+        self.cols = cols
+        self.region = region
+        self.zones = zoneinfo.available_timezones()
+        self.zones_lower = {z.lower(): z for z in self.zones}
+        self._array_literals: dict[tuple[str, ...], str] = {}
+
+    def phone(self, raw: str) -> PhoneResult:
         try:
-            info = analyze_phone(raw, region)
+            info = analyze_phone(raw, self.region)
         except PhoneError as exc:
-            append(exc.reason.value)
-        else:
-            append((info.e164, info.time_zones))
-    return out, time.process_time() - started
+            return exc.reason.value
+        return info.e164, info.time_zones
+
+    def _zones_literal(self, zones: tuple[str, ...]) -> str:
+        lit = self._array_literals.get(zones)
+        if lit is None:
+            lit = "{" + ",".join(f'"{z}"' for z in zones) + "}"
+            self._array_literals[zones] = lit
+        return lit
+
+    def check(self, first_line: int, text: str, ids: Sequence[int], campaign_id: int,
+              max_attempts: int) -> CheckedBatch:
+        """Check a chunk of the file (CsvSource.chunk); ids[i] is the contact id for its
+        i-th record if it is accepted (there are at least as many ids as lines)."""
+        t0 = time.process_time()
+        try:
+            rows = parse_chunk(first_line, text)
+        except ImportFailure as exc:
+            out = CheckedBatch([], [], [], bytearray(), [], [], bytearray(), {})
+            out.fatal = str(exc)
+            return out
+        ncols = len(self.cols.names)
+        phone_idx = [p.index for p in self.cols.phones]
+        raws: list[str] = []
+        for _line, row in rows:
+            if len(row) == ncols:
+                for i in phone_idx:
+                    raw = row[i].strip()
+                    if raw:
+                        raws.append(raw)
+        t1 = time.process_time()
+        phone = self.phone
+        results = iter([phone(raw) for raw in raws])
+        t2 = time.process_time()
+        out = self._check_rows(rows, results, ids, campaign_id, max_attempts)
+        t3 = time.process_time()
+        out.phones_cpu = t2 - t1
+        out.other_cpu = (t1 - t0) + (t3 - t2)
+        out.numbers = len(raws)
+        return out
+
+    def _check_rows(
+        self,
+        rows: list[tuple[int, list[str]]],
+        results: Iterator[PhoneResult],
+        ids: Sequence[int],
+        campaign_id: int,
+        max_attempts: int,
+    ) -> CheckedBatch:
+        cols = self.cols
+        names = cols.names
+        ncols = len(names)
+        f = cols.fields
+        simple = [(col, names[col] if col is not None else "", _MAX_LEN[name])
+                  for name in ("external_id", "first_name", "last_name", "postal_code")
+                  for col in (f.get(name),)]
+        i_tz = f.get("timezone")
+        i_exp = f.get("expires_at")
+        phones = list(enumerate(cols.phones))
+        custom = cols.custom
+        zones_ok = self.zones
+        head = f"\t{campaign_id}\t"
+        tail = f"\t{max_attempts}\t\\N\n"
+        out = CheckedBatch([], [], [], bytearray(), [], [], bytearray(), {})
+        lines = out.lines
+        exts = out.exts
+        contacts = out.contacts
+        counts = out.counts
+        target_lines = out.targets
+        keys = out.keys
+        columns = out.columns
+        problems = out.problems
+
+        for n, (line, row) in enumerate(rows):
+            if len(row) != ncols:
+                if not any(cell.strip() for cell in row):
+                    continue  # a line of empty cells (spreadsheet exports)
+                problems[len(lines)] = (
+                    (f"line {line}: row: has {len(row)} fields, the header has {ncols}",),
+                    (), None, ())
+                lines.append(line)
+                exts.append(None)
+                contacts.append(None)
+                counts.append(0)
+                continue
+            pre: list[str] = []
+            joined = "".join(row)
+            if "\x00" in joined:
+                for i, cell in enumerate(row):
+                    if "\x00" in cell:
+                        pre.append(f"line {line}: {names[i]}: contains a NUL character")
+            values: list[str | None] = []
+            for col, col_name, max_len in simple:
+                if col is None:
+                    values.append(None)
+                    continue
+                v = row[col].strip()
+                if len(v) > max_len:
+                    pre.append(f"line {line}: {col_name}: longer than {max_len} characters")
+                values.append(v or None)
+            ext = values[0]
+            post: list[str] = []
+            tz: str | None = None
+            if i_tz is not None:
+                tz = row[i_tz].strip() or None
+                if tz is not None and tz not in zones_ok:
+                    hint = self.zones_lower.get(tz.lower())
+                    post.append(
+                        f'line {line}: {names[i_tz]}: unknown time zone "{tz}" '
+                        + (f"(did you mean {hint}?)" if hint
+                           else "(expected an IANA name such as America/New_York)")
+                    )
+            expires: datetime | None = None
+            if i_exp is not None and row[i_exp].strip():
+                expires, err = _parse_instant(row[i_exp].strip())
+                if err:
+                    post.append(f"line {line}: {names[i_exp]}: {err}")
+
+            targets: list[tuple[int, int, str, str, tuple[str, ...]]] = []
+            notes: list[str] = []
+            numbers_in_row: dict[str, str] = {}
+            for k, p in phones:
+                raw = row[p.index].strip()
+                if not raw:
+                    continue
+                res = next(results)
+                if isinstance(res, str):
+                    post.append(f'line {line}: {p.name}: {res} ("{raw}")')
+                    continue
+                e164, zones = res
+                desc = row[p.desc_index].strip() if p.desc_index is not None else ""
+                if len(desc) > 100:
+                    post.append(f"line {line}: {p.desc_name}: longer than 100 characters")
+                if e164 in numbers_in_row:
+                    notes.append(f"line {line}: {p.name}: {e164} is the same number as "
+                                 f"{numbers_in_row[e164]}; imported once")
+                    continue
+                numbers_in_row[e164] = p.name
+                targets.append((k, p.position, desc, e164, zones))
+            index = len(lines)
+            lines.append(line)
+            exts.append(ext)
+            if pre or post or not targets:
+                no_phone = None
+                if not targets and not pre and not post:
+                    no_phone = f"line {line}: {phones[0][1].name}: no phone number in any phone column"
+                problems[index] = (tuple(pre), tuple(post), no_phone, tuple(notes))
+                contacts.append(None)
+                counts.append(0)
+                continue
+            if notes:
+                problems[index] = ((), (), None, tuple(notes))
+
+            # Good so far (the main process checks the external id, numbers seen on
+            # other rows and DNC): the COPY lines.
+            escape = _COPY_SPECIAL.search(joined) is not None
+            texts = [_COPY_NULL if v is None else _copy_escape(v) if escape else v
+                     for v in (*values, tz)]
+            custom_fields = {name: row[i].strip() for i, name in custom if row[i].strip()}
+            if custom_fields:
+                js = json.dumps(custom_fields, ensure_ascii=False)
+                if "\\" in js:
+                    js = js.replace("\\", "\\\\")
+            else:
+                js = "{}"
+            cid = str(ids[n])
+            contacts.append(cid + head + "\t".join(texts) + "\t" + js + "\t"
+                            + (expires.isoformat() if expires is not None else _COPY_NULL) + "\n")
+            counts.append(len(targets))
+            for k, position, desc, e164, zones in targets:
+                target_lines.append(
+                    f"{cid}{head}{position}\t{_copy_escape(desc) if escape else desc}\t{e164}\t"
+                    f"{self._zones_literal(zones)}{tail}")
+                keys.append(int(e164[1:]))
+                columns.append(k)
+        return out
+
+
+_WORKER_CHECKER: RowChecker | None = None
+
+
+def _worker_init(cols: ContactColumns, region: str | None) -> None:
+    global _WORKER_CHECKER
+    _WORKER_CHECKER = RowChecker(cols, region)
+
+
+def _worker_check(first_line: int, text: str, ids: Sequence[int], campaign_id: int,
+                  max_attempts: int) -> CheckedBatch:
+    assert _WORKER_CHECKER is not None
+    return _WORKER_CHECKER.check(first_line, text, ids, campaign_id, max_attempts)
 
 
 class _Done:
     """An already computed result with the interface of multiprocessing's AsyncResult."""
 
-    def __init__(self, value: tuple[list[PhoneResult], float]) -> None:
+    def __init__(self, value: CheckedBatch) -> None:
         self._value = value
 
-    def get(self) -> tuple[list[PhoneResult], float]:
+    def get(self) -> CheckedBatch:
         return self._value
 
 
-class PhoneAnalyzer:
-    """Runs analyze_batch in `jobs` worker processes, or in-process when jobs is 0.
+class RowCheckPool:
+    """Runs RowChecker.check in `jobs` worker processes, or in-process when jobs is 0.
 
-    Create it before opening database connections: workers are forked, and a forked
-    child must not inherit a live connection (they leave with os._exit, but why risk it).
+    Create it before opening database connections or threads: workers are forked, and
+    a forked child must not inherit a live connection.
     """
 
-    def __init__(self, jobs: int, region: str | None) -> None:
-        self.region = region
+    def __init__(self, jobs: int, cols: ContactColumns, region: str | None) -> None:
         self._pool: multiprocessing.pool.Pool | None = None
+        self._local: RowChecker | None = None
         if jobs > 0:
-            self._pool = multiprocessing.get_context("fork").Pool(jobs)
+            self._pool = multiprocessing.get_context("fork").Pool(
+                jobs, initializer=_worker_init, initargs=(cols, region))
+        else:
+            self._local = RowChecker(cols, region)
 
-    def submit(self, raws: list[str]) -> _Done | multiprocessing.pool.AsyncResult[Any]:
+    def submit(self, first_line: int, text: str, ids: Sequence[int], campaign_id: int,
+               max_attempts: int) -> _Done | multiprocessing.pool.AsyncResult[Any]:
         if self._pool is None:
-            return _Done(analyze_batch(raws, self.region))
-        return self._pool.apply_async(analyze_batch, (raws, self.region))
+            assert self._local is not None
+            return _Done(self._local.check(first_line, text, ids, campaign_id, max_attempts))
+        return self._pool.apply_async(_worker_check,
+                                      (first_line, text, ids, campaign_id, max_attempts))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -352,7 +679,19 @@ class PhoneAnalyzer:
             self._pool.join()
             self._pool = None
 
-    def __enter__(self) -> PhoneAnalyzer:
+    def finish(self) -> float | None:
+        """Let the workers exit after their last task; returns the CPU seconds the worker
+        processes used in all (task transfer included), None when unknown."""
+        if self._pool is None:
+            return None
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._pool.close()
+        self._pool.join()
+        self._pool = None
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+    def __enter__(self) -> RowCheckPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -376,217 +715,6 @@ def check_region(region: str | None) -> str | None:
     return code
 
 
-# --- contacts: the import ---------------------------------------------------------
-
-
-class _ContactRows:
-    """Validates contact rows and builds their COPY tuples; remembers what it accepted."""
-
-    def __init__(
-        self,
-        cols: ContactColumns,
-        campaign: CampaignRef,
-        existing_ids: dict[str, int],
-        existing_numbers: dict[int, int],
-        dnc: dict[int, str],
-        report: Reporter,
-        stats: ContactImportReport,
-    ) -> None:
-        self.cols = cols
-        self.campaign = campaign
-        self.existing_ids = existing_ids
-        self.existing_numbers = existing_numbers
-        self.dnc = dnc
-        self.report = report
-        self.stats = stats
-        self.seen_ids: dict[str, int] = {}
-        self.seen_numbers: dict[int, int] = {}
-        self.zones = zoneinfo.available_timezones()
-        self.zones_lower = {z.lower(): z for z in self.zones}
-        self._array_literals: dict[tuple[str, ...], str] = {}
-
-    def phones_of(self, rows: list[tuple[int, list[str]]]) -> list[str]:
-        """The raw phone cells of a batch, in the order check() will consume them."""
-        ncols = len(self.cols.names)
-        out: list[str] = []
-        idx = [p.index for p in self.cols.phones]
-        for _line, row in rows:
-            if len(row) != ncols:
-                continue
-            for i in idx:
-                raw = row[i].strip()
-                if raw:
-                    out.append(raw)
-        return out
-
-    def _zones_literal(self, zones: tuple[str, ...]) -> str:
-        lit = self._array_literals.get(zones)
-        if lit is None:
-            lit = "{" + ",".join(f'"{z}"' for z in zones) + "}"
-            self._array_literals[zones] = lit
-        return lit
-
-    def check(
-        self,
-        rows: list[tuple[int, list[str]]],
-        results: Iterator[PhoneResult],
-        contact_rows: list[tuple[Any, ...]],
-        target_rows: list[tuple[Any, ...]],
-    ) -> None:
-        """Validate a batch; append the good rows' COPY tuples (contact id is filled in later
-        as the index into contact_rows) and report the bad ones."""
-        cols = self.cols
-        names = cols.names
-        ncols = len(names)
-        f = cols.fields
-        i_ext = f.get("external_id")
-        i_first = f.get("first_name")
-        i_last = f.get("last_name")
-        i_zip = f.get("postal_code")
-        i_tz = f.get("timezone")
-        i_exp = f.get("expires_at")
-        phones = cols.phones
-        custom = cols.custom
-        campaign_id = self.campaign.id
-        max_attempts = self.campaign.max_attempts_per_target
-        stats = self.stats
-        report = self.report
-        dnc = self.dnc
-        seen_numbers = self.seen_numbers
-        existing_numbers = self.existing_numbers
-        phone_names = {p.position: p.name for p in phones}
-        ext_name = names[i_ext] if i_ext is not None else "external_id"
-
-        for line, row in rows:
-            stats.rows_read += 1
-            if len(row) != ncols:
-                if not any(cell.strip() for cell in row):
-                    stats.rows_read -= 1  # a line of empty cells (spreadsheet exports)
-                    continue
-                report(f"line {line}: row: has {len(row)} fields, the header has {ncols}")
-                stats.rows_rejected += 1
-                continue
-            errors: list[str] = []
-            joined = "".join(row)
-            if "\x00" in joined:
-                for i, cell in enumerate(row):
-                    if "\x00" in cell:
-                        errors.append(f"line {line}: {names[i]}: contains a NUL character")
-            values: dict[str, str | None] = {}
-            for name, col in (("external_id", i_ext), ("first_name", i_first),
-                              ("last_name", i_last), ("postal_code", i_zip)):
-                if col is None:
-                    values[name] = None
-                    continue
-                v = row[col].strip()
-                if len(v) > _MAX_LEN[name]:
-                    errors.append(
-                        f"line {line}: {names[col]}: longer than {_MAX_LEN[name]} characters"
-                    )
-                values[name] = v or None
-            ext = values["external_id"]
-            if ext is not None:
-                first = self.seen_ids.get(ext)
-                if first is not None:
-                    errors.append(f"line {line}: {ext_name}: duplicate of line {first}")
-                    stats.duplicate_external_ids += 1
-                elif ext in self.existing_ids:
-                    errors.append(
-                        f'line {line}: {ext_name}: "{ext}" is already in campaign '
-                        f'"{self.campaign.name}" (contact {self.existing_ids[ext]})'
-                    )
-                    stats.duplicate_external_ids += 1
-            tz: str | None = None
-            if i_tz is not None:
-                tz = row[i_tz].strip() or None
-                if tz is not None and tz not in self.zones:
-                    hint = self.zones_lower.get(tz.lower())
-                    errors.append(
-                        f'line {line}: {names[i_tz]}: unknown time zone "{tz}" '
-                        + (f"(did you mean {hint}?)" if hint
-                           else "(expected an IANA name such as America/New_York)")
-                    )
-            expires: datetime | None = None
-            if i_exp is not None and row[i_exp].strip():
-                expires, err = _parse_instant(row[i_exp].strip())
-                if err:
-                    errors.append(f"line {line}: {names[i_exp]}: {err}")
-
-            targets: list[tuple[int, str, str, tuple[str, ...]]] = []
-            numbers_in_row: dict[str, str] = {}
-            for p in phones:
-                raw = row[p.index].strip()
-                if not raw:
-                    continue
-                res = next(results)
-                if isinstance(res, str):
-                    errors.append(f'line {line}: {p.name}: {res} ("{raw}")')
-                    continue
-                e164, zones = res
-                desc = row[p.desc_index].strip() if p.desc_index is not None else ""
-                if len(desc) > 100:
-                    errors.append(f"line {line}: {p.desc_name}: longer than 100 characters")
-                if e164 in numbers_in_row:
-                    report(
-                        f"line {line}: {p.name}: {e164} is the same number as "
-                        f"{numbers_in_row[e164]}; imported once"
-                    )
-                    stats.duplicate_numbers += 1
-                    continue
-                numbers_in_row[e164] = p.name
-                targets.append((p.position, desc, e164, zones))
-            if not targets and not errors:
-                errors.append(
-                    f"line {line}: {phones[0].name}: no phone number in any phone column"
-                )
-            if errors:
-                for message in errors:
-                    report(message)
-                stats.rows_rejected += 1
-                continue
-
-            # Accepted.
-            if ext is not None:
-                self.seen_ids[ext] = line
-            custom_fields = {name: row[i].strip() for i, name in custom if row[i].strip()}
-            contact_index = len(contact_rows)
-            contact_rows.append((
-                contact_index, campaign_id, ext, values["first_name"], values["last_name"],
-                values["postal_code"], tz,
-                json.dumps(custom_fields, ensure_ascii=False) if custom_fields else "{}",
-                expires,
-            ))
-            for position, desc, e164, zones in targets:
-                key = int(e164[1:])
-                reason = None
-                scope = dnc.get(key)
-                name = phone_names[position]
-                if scope is not None:
-                    reason = "DNC"
-                    stats.dnc_matches += 1
-                    report(
-                        f"line {line}: {name}: {e164} is on the do-not-call list ({scope}); "
-                        "imported as unavailable (DNC)"
-                    )
-                prev_line = seen_numbers.get(key)
-                if prev_line is not None:
-                    stats.duplicate_numbers += 1
-                    report(f"line {line}: {name}: {e164} is also on line {prev_line}; imported")
-                else:
-                    seen_numbers[key] = line
-                    owner = existing_numbers.get(key)
-                    if owner is not None:
-                        stats.duplicate_numbers += 1
-                        report(
-                            f"line {line}: {name}: {e164} is already a target of contact "
-                            f"{owner} in this campaign; imported"
-                        )
-                target_rows.append((
-                    contact_index, campaign_id, position, desc, e164,
-                    self._zones_literal(zones), max_attempts, reason,
-                ))
-
-
 def _parse_instant(text: str) -> tuple[datetime | None, str | None]:
     try:
         value = datetime.fromisoformat(text)
@@ -595,6 +723,136 @@ def _parse_instant(text: str) -> tuple[datetime | None, str | None]:
     if value.tzinfo is None:
         return None, f'"{text}" has no UTC offset (add +00:00, Z or the local offset)'
     return value.astimezone(UTC), None
+
+
+# --- contacts: the checks across rows (main process, file order) -------------------
+
+
+class _ContactRows:
+    """Finishes the checks that depend on other rows or on the database (external ids
+    and numbers already seen, DNC), reports every rejected row and note in file order,
+    and assembles the COPY data of the accepted rows."""
+
+    def __init__(
+        self,
+        campaign: CampaignRef,
+        cols: ContactColumns,
+        existing_ids: dict[str, int],
+        existing_numbers: dict[int, int],
+        dnc: dict[int, str],
+        report: Reporter,
+        stats: ContactImportReport,
+    ) -> None:
+        self.campaign = campaign
+        i_ext = cols.fields.get("external_id")
+        self.ext_name = cols.names[i_ext] if i_ext is not None else "external_id"
+        self.phone_names = [p.name for p in cols.phones]
+        self.existing_ids = existing_ids
+        self.existing_numbers = existing_numbers
+        self.dnc = dnc
+        self.report = report
+        self.stats = stats
+        self.seen_ids: dict[str, int] = {}
+        self.seen_numbers: dict[int, int] = {}
+
+    def merge(self, batch: CheckedBatch, contacts: list[str], targets: list[str]) -> None:
+        """Append the COPY lines of the batch's accepted rows to contacts and targets."""
+        stats = self.stats
+        report = self.report
+        seen_ids = self.seen_ids
+        existing_ids = self.existing_ids
+        seen_numbers = self.seen_numbers
+        existing_numbers = self.existing_numbers
+        dnc = self.dnc
+        ext_name = self.ext_name
+        phone_names = self.phone_names
+        problems = batch.problems
+        target_lines = batch.targets
+        keys = batch.keys
+        columns = batch.columns
+        rejected = dnc_matches = duplicate_numbers = duplicate_ext = 0
+        t = 0
+        for r, (line, ext, contact, count) in enumerate(
+            zip(batch.lines, batch.exts, batch.contacts, batch.counts, strict=True)
+        ):
+            pre: tuple[str, ...] = ()
+            post: tuple[str, ...] = ()
+            no_phone = None
+            if problems and r in problems:
+                pre, post, no_phone, notes = problems[r]
+                for note in notes:
+                    report(note)
+                duplicate_numbers += len(notes)
+            ext_error = None
+            if ext is not None:
+                first = seen_ids.get(ext)
+                if first is not None:
+                    ext_error = f"line {line}: {ext_name}: duplicate of line {first}"
+                    duplicate_ext += 1
+                elif ext in existing_ids:
+                    ext_error = (
+                        f'line {line}: {ext_name}: "{ext}" is already in campaign '
+                        f'"{self.campaign.name}" (contact {existing_ids[ext]})'
+                    )
+                    duplicate_ext += 1
+            if contact is None or ext_error is not None:
+                errors = [*pre, ext_error, *post] if ext_error is not None else [*pre, *post]
+                if not errors and no_phone is not None:
+                    errors.append(no_phone)
+                for message in errors:
+                    report(message)
+                rejected += 1
+                t += count
+                continue
+            # Accepted.
+            if ext is not None:
+                seen_ids[ext] = line
+            contacts.append(contact)
+            for j in range(t, t + count):
+                key = keys[j]
+                scope = dnc.get(key)
+                if scope is None:
+                    targets.append(target_lines[j])
+                else:
+                    dnc_matches += 1
+                    report(
+                        f"line {line}: {phone_names[columns[j]]}: +{key} is on the do-not-call "
+                        f"list ({scope}); imported as unavailable (DNC)"
+                    )
+                    targets.append(target_lines[j][:-3] + "DNC\n")
+                prev_line = seen_numbers.get(key)
+                if prev_line is not None:
+                    duplicate_numbers += 1
+                    report(f"line {line}: {phone_names[columns[j]]}: +{key} is also on line "
+                           f"{prev_line}; imported")
+                else:
+                    seen_numbers[key] = line
+                    owner = existing_numbers.get(key)
+                    if owner is not None:
+                        duplicate_numbers += 1
+                        report(
+                            f"line {line}: {phone_names[columns[j]]}: +{key} is already a target "
+                            f"of contact {owner} in this campaign; imported"
+                        )
+            t += count
+        stats.rows_read += len(batch.lines)
+        stats.rows_rejected += rejected
+        stats.dnc_matches += dnc_matches
+        stats.duplicate_numbers += duplicate_numbers
+        stats.duplicate_external_ids += duplicate_ext
+
+
+def _new_contact_ids(conn: psycopg.Connection[Any], n: int) -> list[int]:
+    """n new contact ids from the contacts sequence (on a connection of their own, so this
+    never waits for the COPY in progress). The ids of rows that end up rejected, or of a
+    rolled-back import, are gaps, as with any sequence."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) FROM generate_series(1, %s)",
+            (n,),
+        ).fetchall()
+    ]
 
 
 _CONTACT_COPY = (
@@ -607,33 +865,104 @@ _TARGET_COPY = (
 )
 
 
-def _write_batch(
-    conn: psycopg.Connection[Any],
-    contact_rows: list[tuple[Any, ...]],
-    target_rows: list[tuple[Any, ...]],
-) -> None:
-    """COPY one batch. Contact ids come from the sequence up front, so the targets can
-    reference them without a round trip per row."""
-    n = len(contact_rows)
-    if not n:
-        return
-    ids = [
-        r[0]
-        for r in conn.execute(
-            "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) "
-            "FROM generate_series(1, %s)",
-            (n,),
-        ).fetchall()
-    ]
-    with conn.cursor() as cur:
-        with cur.copy(_CONTACT_COPY) as copy:
-            write = copy.write_row
-            for row in contact_rows:
-                write((ids[row[0]], *row[1:]))
-        with cur.copy(_TARGET_COPY) as copy:
-            write = copy.write_row
-            for row in target_rows:
-                write((ids[row[0]], *row[1:]))
+class _CopyWriter:
+    """Sends the batches' COPY data from a thread of its own, so that PostgreSQL inserts
+    one batch while this process checks the next: the two run on different cores.
+
+    The thread is the only user of the connection until finish() returns. A database
+    error ends the thread; it is raised in the caller by the next put() or by finish().
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any], depth: int = 2) -> None:
+        self.conn = conn
+        self.error: BaseException | None = None
+        self.busy = 0.0
+        self._queue: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(depth)
+        self._thread = threading.Thread(target=self._run, name="contacts-copy", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        q = self._queue
+        try:
+            with self.conn.cursor() as cur:
+                while (item := q.get()) is not None:
+                    started = time.perf_counter()
+                    contacts, targets = item
+                    with cur.copy(_CONTACT_COPY) as copy:
+                        copy.write(contacts)
+                    with cur.copy(_TARGET_COPY) as copy:
+                        copy.write(targets)
+                    self.busy += time.perf_counter() - started
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self.error = exc
+            while q.get() is not None:  # let put() callers go on until they see the error
+                pass
+
+    def put(self, contacts: bytes, targets: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put((contacts, targets))
+
+    def finish(self) -> None:
+        """Wait until every batch is in the database (or raise the error that stopped it)."""
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abandon(self) -> None:
+        """Stop after the batch in progress (the transaction is being rolled back)."""
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:
+            pass
+        self._thread.join(30)
+
+
+def _server_cpu(conn: psycopg.Connection[Any]) -> Callable[[], float | None]:
+    """CPU seconds used so far by the connection's server process, when PostgreSQL runs
+    on this machine (read from /proc; for the --timings breakdown only)."""
+    pid = conn.info.backend_pid
+    host = conn.info.host
+    if host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("/"):
+        return lambda: None
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            if "postgres" not in f.read():
+                return lambda: None
+    except OSError:
+        return lambda: None
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float | None:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            return None
+
+    return read
+
+
+# --- contacts: the import ---------------------------------------------------------
+
+_STAGES = (
+    "csv", "checks_wait", "rows", "copy_wait", "commit", "copy_busy",
+    "main_cpu", "workers_cpu", "checks_cpu", "phones_cpu", "server_cpu",
+)
+"""--timings. Wall seconds: the main thread reading the CSV (finding chunk ends),
+waiting for the row checks, finishing rows (checks across rows, COPY data), waiting
+for the COPY writer, committing; copy_busy: the writer thread in COPY. CPU seconds:
+main_cpu of the main process (all its threads), workers_cpu of the worker processes
+(all of it; in-process: as checks_cpu), checks_cpu of RowChecker.check (CSV parsing,
+row checks, COPY text, phones), phones_cpu of phone analysis, server_cpu of the
+PostgreSQL server processes of both connections (when local, else 0)."""
 
 
 def import_contacts(
@@ -654,21 +983,26 @@ def import_contacts(
     unknown campaign, a bad encoding, malformed CSV or a database error.
     """
     started = time.perf_counter()
+    cpu_started = time.process_time()
     region = check_region(default_region)
     stats = ContactImportReport()
-    t = stats.timings
-    for stage in ("csv", "phones_wait", "phones_cpu", "rows", "copy", "commit"):
-        t[stage] = 0.0
+    for stage in _STAGES:
+        stats.timings[stage] = 0.0
     with CsvSource(path) as src:
         cols = map_contact_columns(src.header())
-        with PhoneAnalyzer(_jobs_for(src.size, jobs), region) as analyzer:
+        with RowCheckPool(_jobs_for(src.size, jobs), cols, region) as checks:
             try:
-                with psycopg.connect(conninfo) as conn:
-                    _import_contacts_tx(conn, src, cols, campaign_name, analyzer, strict,
-                                        report, progress, stats, actor)
+                with psycopg.connect(conninfo) as conn, \
+                        psycopg.connect(conninfo, autocommit=True) as id_conn:
+                    _import_contacts_tx(conn, id_conn, src, cols, campaign_name, checks,
+                                        strict, report, progress, stats, actor)
+                    workers_cpu = checks.finish()
+                    if workers_cpu is not None:
+                        stats.timings["workers_cpu"] = workers_cpu
             except psycopg.Error as exc:
                 raise ImportFailure(f"database error, nothing imported: {_pg_message(exc)}") from None
     stats.seconds = time.perf_counter() - started
+    stats.timings["main_cpu"] = time.process_time() - cpu_started
     return stats
 
 
@@ -680,10 +1014,11 @@ def _pg_message(exc: psycopg.Error) -> str:
 
 def _import_contacts_tx(
     conn: psycopg.Connection[Any],
+    id_conn: psycopg.Connection[Any],
     src: CsvSource,
     cols: ContactColumns,
     campaign_name: str,
-    analyzer: PhoneAnalyzer,
+    checks: RowCheckPool,
     strict: bool,
     report: Reporter,
     progress: Progress | None,
@@ -691,6 +1026,8 @@ def _import_contacts_tx(
     actor: str,
 ) -> None:
     t = stats.timings
+    server_cpus = (_server_cpu(conn), _server_cpu(id_conn))
+    server_started = [read() for read in server_cpus]
     campaign = find_campaign(conn, campaign_name)
     if campaign is None:
         raise ImportFailure(f'no campaign named "{campaign_name}"')
@@ -707,48 +1044,68 @@ def _import_contacts_tx(
         cur.execute("SELECT e164, contact_id FROM targets WHERE campaign_id = %s", (campaign.id,))
         for e164, cid in cur:
             existing_numbers.setdefault(int(e164[1:]), cid)
-    checker = _ContactRows(cols, campaign, existing_ids, existing_numbers,
-                           dnc_ledger.active_numbers(conn, campaign.id), report, stats)
+    rows = _ContactRows(campaign, cols, existing_ids, existing_numbers,
+                        dnc_ledger.active_numbers(conn, campaign.id), report, stats)
+    max_attempts = campaign.max_attempts_per_target
 
-    records = src.records()
-    pending: deque[tuple[list[tuple[int, list[str]]], Any, int]] = deque()
+    pending: deque[tuple[Any, int]] = deque()
     writing = True
+    writer = _CopyWriter(conn)
+    finished = False
 
     def flush_one() -> None:
         nonlocal writing
-        rows, future, position = pending.popleft()
+        future, position = pending.popleft()
         t0 = time.perf_counter()
-        results, cpu = future.get()
+        checked: CheckedBatch = future.get()
+        if checked.fatal is not None:
+            raise ImportFailure(checked.fatal)
         t1 = time.perf_counter()
-        t["phones_wait"] += t1 - t0
-        t["phones_cpu"] += cpu
-        contact_rows: list[tuple[Any, ...]] = []
-        target_rows: list[tuple[Any, ...]] = []
-        checker.check(rows, iter(results), contact_rows, target_rows)
+        t["checks_wait"] += t1 - t0
+        t["phones_cpu"] += checked.phones_cpu
+        t["checks_cpu"] += checked.phones_cpu + checked.other_cpu
+        t["workers_cpu"] += checked.phones_cpu + checked.other_cpu
+        stats.numbers_analyzed += checked.numbers
+        contacts: list[str] = []
+        targets: list[str] = []
+        rows.merge(checked, contacts, targets)
         t2 = time.perf_counter()
         t["rows"] += t2 - t1
         if strict and stats.rows_rejected:
             writing = False  # everything will be rolled back: stop sending data
-        if writing:
-            _write_batch(conn, contact_rows, target_rows)
-            stats.contacts_imported += len(contact_rows)
-            stats.targets_imported += len(target_rows)
-        t["copy"] += time.perf_counter() - t2
+        if writing and contacts:
+            data = "".join(contacts).encode(), "".join(targets).encode()
+            t3 = time.perf_counter()
+            t["rows"] += t3 - t2
+            writer.put(*data)
+            t["copy_wait"] += time.perf_counter() - t3
+            stats.contacts_imported += len(contacts)
+            stats.targets_imported += len(targets)
         if progress is not None:
             progress(position, src.size, stats.rows_read)
 
-    while True:
-        t0 = time.perf_counter()
-        batch = list(itertools.islice(records, BATCH_ROWS))
-        phones = checker.phones_of(batch)
-        t["csv"] += time.perf_counter() - t0
-        if not batch:
-            break
-        pending.append((batch, analyzer.submit(phones), src.bytes_read()))
-        if len(pending) > MAX_IN_FLIGHT:
+    try:
+        while True:
+            t0 = time.perf_counter()
+            first_line, text, nlines = src.chunk(BATCH_ROWS)
+            t["csv"] += time.perf_counter() - t0
+            if not nlines:
+                break
+            ids = _new_contact_ids(id_conn, nlines)
+            pending.append((checks.submit(first_line, text, ids, campaign.id, max_attempts),
+                            src.bytes_read()))
+            if len(pending) > MAX_IN_FLIGHT:
+                flush_one()
+        while pending:
             flush_one()
-    while pending:
-        flush_one()
+        t0 = time.perf_counter()
+        writer.finish()
+        finished = True
+        t["copy_wait"] += time.perf_counter() - t0
+    finally:
+        if not finished:
+            writer.abandon()
+    t["copy_busy"] = writer.busy
 
     if stats.rows_read == 0:
         raise ImportFailure(f"{src.path.name}: no data rows after the header")
@@ -768,6 +1125,10 @@ def _import_contacts_tx(
     t0 = time.perf_counter()
     conn.commit()
     t["commit"] = time.perf_counter() - t0
+    for read, start in zip(server_cpus, server_started, strict=True):
+        done = read()
+        if start is not None and done is not None:
+            t["server_cpu"] += done - start
     stats.committed = True
 
 

@@ -16,6 +16,8 @@ import pytest
 from bench.import_bench import generate
 from orchestrator.cli import main
 from orchestrator.core.phones import PhoneError, analyze_phone
+from orchestrator.ledger import importer
+from orchestrator.ledger.importer import CsvSource, import_contacts, parse_chunk
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -362,3 +364,83 @@ def test_killed_import_leaves_nothing(db: str, tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
     assert count(db, "contacts") == 0 and count(db, "targets") == 0
+
+
+TRICKY = (
+    "external_id,first_name,last_name,postal_code,timezone,expires_at,"
+    "phone1,phone1_description,phone2,phone2_desc,tier,notes\r\n"
+    'T1,Ann,"O\'Neil",,,,212-555-0121,,,,,"two\r\nlines"\r\n'      # lines 2-3 (CRLF)
+    "\r\n"                                                          # line 4: blank
+    'T2,Bob,5\'11",,,,212-555-0122,,,,,plain\n'                     # line 5: stray quote
+    'T3,Cy,b"c,,,,212-555-0123,,,,,"x\n\ny\n"\n'                     # lines 6-9: stray + multi-line
+    'T4,"Di ""Q""",Lee,,,,212-555-0124,,,,,"a"b\n'                  # line 10: text after a quote
+    'T5,Ed,Tab\tBack\\slash,,,,212-555-0125,Cell\\Home,,,gold\\x,"q\\"\n'  # line 11: COPY escapes
+    ",,,,,,,,,,,\n"                                                  # line 12: only empty cells
+    "T6,Flo,Cr,,,,212-555-0126,,,,,end\r"                             # line 13: lone CR
+    'T7,Gus,Last,,,,212-555-0127,,,,,"open at end of file\n'         # line 14-15: unterminated
+    "still open"
+)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 100])
+def test_chunks_give_the_same_records_and_lines_as_the_csv_reader(tmp_path: Path, size: int) -> None:
+    path = write(tmp_path, TRICKY)
+    with CsvSource(path) as src:
+        src.header()
+        expected = list(src.records())
+    got = []
+    with CsvSource(path) as src:
+        src.header()
+        ends = []
+        while True:
+            first, text, nlines = src.chunk(size)
+            if not nlines:
+                break
+            ends.append(first + nlines - 1)
+            got += parse_chunk(first, text)
+    assert got == expected
+    assert [line for line, _ in expected] == [2, 5, 6, 10, 11, 12, 13, 14]
+    # A chunk never ends inside a record: not after line 2, 6, 7, 8 or 14.
+    assert not {2, 6, 7, 8, 14} & set(ends)
+
+
+@pytest.mark.timeout(60)
+def test_worker_processes_and_small_chunks_give_the_same_import(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same file through two worker processes in chunks of 2 lines (so records, bad
+    rows and multi-line cells fall on chunk edges) and in-process in one chunk: the same
+    messages in the same order, the same rows (COPY escaping of tabs and backslashes)."""
+    body = TRICKY.replace("still open", "still open\"\n") + "".join(
+        f"D{i},Dup,,,,,212-555-01{21 + i % 9},,bad{i},,,\n" for i in range(12))
+    path = write(tmp_path, body)
+    with psycopg.connect(db) as conn:
+        conn.execute("INSERT INTO campaigns (name) VALUES ('Other')")
+        conn.execute("INSERT INTO dnc_entries (e164, source) VALUES ('+12125550125', 'test')")
+
+    def imported(campaign: str, jobs: int) -> tuple[list[str], list[tuple[object, ...]]]:
+        messages: list[str] = []
+        report = import_contacts(db, path, campaign, default_region="US", jobs=jobs,
+                                 report=messages.append)
+        assert report.committed
+        with psycopg.connect(db) as conn:
+            rows = conn.execute(
+                "SELECT c.external_id, c.first_name, c.last_name, c.custom_fields::text,"
+                " t.position, t.description, t.e164, t.candidate_time_zones, t.unavailable_reason"
+                " FROM contacts c JOIN targets t ON t.contact_id = c.id"
+                " JOIN campaigns k ON k.id = c.campaign_id WHERE k.name = %s"
+                " ORDER BY c.id, t.position", (campaign,)).fetchall()
+        return messages, rows
+
+    monkeypatch.setattr(importer, "BATCH_ROWS", 2)
+    workers = imported("Spring", jobs=2)
+    monkeypatch.setattr(importer, "BATCH_ROWS", 5000)
+    local = imported("Other", jobs=0)
+    assert workers == local
+    messages, rows = workers
+    assert ("T5", "Ed", "Tab\tBack\\slash", '{"tier": "gold\\\\x", "notes": "q\\\\"}', 1,
+            "Cell\\Home", "+12125550125", ["America/New_York"], "DNC") in rows
+    assert any(m.startswith("line 11: phone1: +12125550125 is on the do-not-call list")
+               for m in messages)
+    assert "line 12: phone1: no phone number in any phone column" in messages
+    assert len(messages) > 12
