@@ -106,6 +106,24 @@ def _targets(summary: list[Row], meta: dict[str, Any]) -> list[str]:
             f"{worst_day['answer_rate']}, {worst_day['timeout']:g} s, {worst_day['stress']})",
             worst_day["abandon_max_day"] <= 0.03,
         )
+        no_amd = [r for r in ours if r["stress"] != "amd"]
+        if no_amd:
+            wd = max(no_amd, key=lambda r: r["abandon_max_day"])
+            line(
+                "ours: abandon <= 3 % on every simulated day, all days without AMD",
+                f"worst day {_pct2(wd['abandon_max_day'])} % ({wd['agents']} agents, "
+                f"{wd['answer_rate']}, {wd['timeout']:g} s, {wd['stress']})",
+                wd["abandon_max_day"] <= 0.03,
+            )
+        for r in sorted((r for r in ours if r["stress"] == "amd"), key=lambda r: r["agents"]):
+            prog = _find(summary, agents=r["agents"], policy="progressive", stress="amd")
+            floor = "" if prog is None else f" (progressive: {_pct2(prog['abandon_max_day'])} %)"
+            line(
+                f"AMD day, {r['agents']} agents: worst day <= 3 % (false positives alone "
+                "are ~2.8 %)",
+                f"{_pct2(r['abandon_max_day'])} %{floor}",
+                r["abandon_max_day"] <= 0.03,
+            )
     r_o = _find(summary, agents=20, policy="ours", **head)
     r_v = _find(summary, agents=20, policy="vicidial", **head)
     if r_o and r_v:
@@ -116,7 +134,11 @@ def _targets(summary: list[Row], meta: dict[str, Any]) -> list[str]:
         r_x = _find(summary, agents=n, policy="oracle", **head)
         if r_o and r_x:
             d = r_x["occupancy"] - r_o["occupancy"]
-            line(f"ours within 1.5 points of the oracle ({n} agents)", f"{100 * d:.1f} points", d <= 0.015)
+            line(
+                f"ours within 1.5 points of the oracle ({n} agents)",
+                f"{100 * d:.2f} points",
+                d <= 0.015,
+            )
     cpu = meta.get("day_cpu_seconds_100_agents_ours")
     if cpu == cpu and cpu is not None:  # not NaN
         line("one 8-hour day of 100 agents simulated in < 10 s", f"{cpu:.2f} s CPU", cpu < 10.0)
@@ -225,7 +247,8 @@ def write_report(
         f"This run: {meta['seeds']} seeds per cell, agents {meta['agents']}, answer rates "
         f"{meta['answer_rates']}, no-answer timeouts {meta['timeouts']} s, stress days "
         f"{meta['stresses'] or 'none'}; {meta['wall_seconds']:.0f} s wall on {meta['workers']} "
-        f"worker process(es). One 8-hour day of 100 agents with our pacer takes "
+        f"worker process(es) (the machine was shared with other jobs: timings are noisy). "
+        f"One 8-hour day of 100 agents with our pacer takes "
         f"{meta['day_cpu_seconds_100_agents_ours']:.2f} s of CPU.",
         "",
         "## Model",
@@ -312,8 +335,12 @@ def write_report(
         "near the cap before pacing adds a single abandon. Our pacer books an estimate of the "
         "false positives (Ofcom's 'reasoned estimate'), so it spends only what is left and falls "
         "back to progressive when nothing is. On small teams the day-to-day spread of the false "
-        "positives alone pushes some days over 3 % whatever the dialer does: those days are not "
-        "a pacing failure, compare with progressive's worst day in the same table.",
+        "positives alone pushes some days over 3 % whatever the dialer does (compare progressive's "
+        "worst day, which has no pacing abandon at all). On 100-200 agents ours gains 6-12 "
+        "points of occupancy there and its run rate stays under 3 %, but its worst day is ~0.13 "
+        "point above progressive's: the pacer can only book the *estimated* false positives "
+        "(which is also how Ofcom counts them); the simulator counts the real ones, whose "
+        "day-to-day spread the pacer cannot see.",
         "- **Pauses day.** An agent may pause while a call placed for it is still ringing, so "
         "even progressive can (rarely) abandon.",
         "- **Answer-rate drop.** The pacer's answer-rate estimate lags by a few hundred dials; "

@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     raw = Path("bench/out")
     raw.mkdir(parents=True, exist_ok=True)
-    (raw / "pacing.json").write_text(
+    # the quick grid must not overwrite the full run's data (--report-only reads it)
+    (raw / ("pacing-quick.json" if a.quick else "pacing.json")).write_text(
         json.dumps({"meta": meta, "summary": summary, "series": series}, indent=1)
     )
     write_report(a.out, meta, summary, series, plots=not a.no_plots)
