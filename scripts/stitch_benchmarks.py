@@ -6,6 +6,7 @@ report in a fixed order, so a rerun of one benchmark never clobbers another's nu
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -35,7 +36,8 @@ def main() -> None:
         if name in fragments:
             text = fragments[name].read_text().strip()
             # Fragments link their plots relative to docs/benchmarks/.
-            text = text.replace("](./", "](benchmarks/").replace("](plots/", "](benchmarks/plots/")
+            text = re.sub(r"\]\((?:\./)?(?!https?:|/|benchmarks/)([^)]+\.(?:png|svg))\)",
+                          r"](benchmarks/\1)", text)
             parts.append(text + "\n")
     (DOCS / "benchmarks.md").write_text("\n".join(parts))
 
