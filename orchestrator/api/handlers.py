@@ -112,6 +112,11 @@ async def get_session(request: web.Request) -> web.Response:
     return _json(await request.app[keys.SERVICE].agent_session(_agent_id(request)))
 
 
+async def agent_campaigns(request: web.Request) -> web.Response:
+    out = await request.app[keys.SERVICE].agent_campaigns(_agent_id(request))
+    return _json({"campaigns": out})
+
+
 async def login(request: web.Request) -> web.Response:
     body = await _body(request, s.LoginRequest)
     out = await request.app[keys.SERVICE].login(
@@ -217,6 +222,10 @@ async def campaign_stats(request: web.Request) -> web.Response:
 
 async def live_stats(request: web.Request) -> web.Response:
     return _json(await request.app[keys.SERVICE].live_stats())
+
+
+async def live_calls(request: web.Request) -> web.Response:
+    return _json({"calls": await request.app[keys.SERVICE].live_calls()})
 
 
 # ------------------------------------------------------------------ events

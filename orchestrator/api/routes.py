@@ -72,6 +72,9 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("GET", "/api/v1/agents/{agent_id}/session", h.get_session,
              "An agent's session: state, campaign, current call or preview, wrap-up codes",
              Role.AGENT, owner="self_or_supervisor", tag="agents"),
+    ApiRoute("GET", "/api/v1/agents/{agent_id}/campaigns", h.agent_campaigns,
+             "Campaigns the agent may log in to (through its teams, or open to all)",
+             Role.AGENT, owner="self_or_supervisor", tag="agents"),
     ApiRoute("POST", "/api/v1/agents/{agent_id}/session", h.login,
              "Log in to a campaign with a phone", Role.AGENT, owner="self_or_supervisor",
              body=s.LoginRequest, tag="agents"),
@@ -112,6 +115,9 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("GET", "/api/v1/stats", h.live_stats,
              "Live statistics: campaigns, agents by state, calls in progress", Role.SUPERVISOR,
              tag="stats"),
+    ApiRoute("GET", "/api/v1/calls", h.live_calls,
+             "Calls in progress (numbers masked when the campaign masks them)",
+             Role.SUPERVISOR, tag="stats"),
     # -- event stream
     ApiRoute("GET", "/api/v1/events", h.events_ws,
              "WebSocket event stream (token in Authorization or ?token=); agents get their "

@@ -207,6 +207,9 @@ class CampaignRunner:
 
 STATS_INTERVAL_S = 5.0
 """How often running campaigns' live figures are pushed to supervisors and AMI."""
+PACER_SAVE_INTERVAL_S = 5.0
+"""How often predictive pacers' state is saved (and at every runner stop and shutdown):
+a crash loses at most this much of the abandon counts."""
 
 
 class CampaignManager:
@@ -218,6 +221,7 @@ class CampaignManager:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._poke = asyncio.Event()
         self._stopping = False
+        self._next_pacer_save = 0.0
 
     def running_names(self) -> list[str]:
         return [r.campaign.name for r in self.runners.values()]
@@ -281,9 +285,12 @@ class CampaignManager:
                 log.info("campaign.runner_started", campaign=campaign.name, mode=campaign.mode)
             elif campaign.updated_at != runner.campaign.updated_at:
                 await runner.refresh(campaign)
-        for runner in self.runners.values():
-            if runner.pacer is not None:
-                await self._save_pacer(runner)
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_pacer_save:
+            self._next_pacer_save = now + PACER_SAVE_INTERVAL_S
+            for runner in list(self.runners.values()):
+                if runner.pacer is not None:
+                    await self._save_pacer(runner)
 
     async def _stop_runner(self, cid: int) -> None:
         runner = self.runners.pop(cid, None)
@@ -309,27 +316,35 @@ class CampaignManager:
     # ------------------------------------------------------------- pacer
 
     async def _restore_pacer(self, runner: CampaignRunner) -> None:
+        """At runner start: what the pacer learned and the abandon counts of the 24 h /
+        30-day windows, as last saved (by this or another instance)."""
         if runner.pacer is None:
             return
-        fn = getattr(campaigns_ledger, "load_pacing_state", None)
-        if fn is None:
-            return
         try:
             async with self.d.pool.connection() as conn:
-                snap = await fn(conn, runner.id)
-            if snap:
-                runner.pacer.restore(snap)
+                snap = await campaigns_ledger.load_pacing_state(conn, runner.id)
         except Exception as exc:
-            log.warning("campaign.pacer_restore_failed", campaign=runner.campaign.name,
+            log.warning("campaign.pacer_load_failed", campaign=runner.campaign.name, error=str(exc))
+            return
+        if not snap:
+            return
+        try:
+            runner.pacer.restore(snap)
+        except ValueError as exc:
+            # A snapshot of another pacer version: start from the priors, say so.
+            log.warning("campaign.pacer_restore_refused", campaign=runner.campaign.name,
                         error=str(exc))
+            return
+        st = runner.pacer.stats(self.d.now_s())
+        log.info("campaign.pacer_restored", campaign=runner.campaign.name,
+                 answered_24h=st.answered_24h, abandoned_24h=st.abandoned_24h)
 
     async def _save_pacer(self, runner: CampaignRunner) -> None:
-        fn = getattr(campaigns_ledger, "save_pacing_state", None)
-        if fn is None or runner.pacer is None:
+        if runner.pacer is None:
             return
         try:
             async with self.d.pool.connection() as conn:
-                await fn(conn, runner.id, runner.pacer.snapshot())
+                await campaigns_ledger.save_pacing_state(conn, runner.id, runner.pacer.snapshot())
         except Exception as exc:
             log.warning("campaign.pacer_save_failed", campaign=runner.campaign.name, error=str(exc))
 

@@ -38,6 +38,7 @@ from orchestrator.dialer.clock import ServiceClock
 from orchestrator.dialer.executor import CommandExecutor, wire_id
 from orchestrator.dialer.settings import LEDGER_OUTCOME
 from orchestrator.dialer.timers import Timers
+from orchestrator.ledger import agents as agents_ledger
 from orchestrator.ledger import attempts as attempts_ledger
 from orchestrator.ledger import claims as claims_ledger
 from orchestrator.ledger.pool import AsyncConn
@@ -89,6 +90,7 @@ class Dialer:
     ) -> None:
         from orchestrator.dialer.campaigns import CampaignManager
         from orchestrator.dialer.previews import PreviewService
+        from orchestrator.dialer.screen_pops import ScreenPops
         from orchestrator.dialer.service import DialerService
         from orchestrator.dialer.sessions import AgentSessions
 
@@ -110,6 +112,7 @@ class Dialer:
         self.sessions = AgentSessions(self)
         self.campaigns = CampaignManager(self)
         self.previews = PreviewService(self)
+        self.screen_pops = ScreenPops(self)
         self.service = DialerService(self)
         self.channels = AriChannelHandlers(
             self.directory, hangup_orphan=self._hangup_orphan,
@@ -150,6 +153,11 @@ class Dialer:
         except Exception:
             log.exception("dialer.task_failed", task=name)
             return None
+
+    @property
+    def running(self) -> bool:
+        """The dialer's tasks run (`spawn` works)."""
+        return self._tg is not None
 
     def now_s(self) -> float:
         return self.clock.now().timestamp()
@@ -244,6 +252,8 @@ class Dialer:
         self.metrics.calls_in_progress.labels(campaign_name).inc()
         self.campaigns.observe_dial(campaign_id)
         self.spawn(actor.run(first), name=f"call-{attempt_id[:8]}")
+        if agent_id is not None:
+            self.screen_pops.prefetch(attempt_id)  # the agent's screen pop, loaded now
         return entry
 
     def _call_ended(self, entry: CallEntry) -> None:
@@ -254,6 +264,11 @@ class Dialer:
         self.metrics.calls_in_progress.labels(entry.campaign_name).dec()
         for cid in entry.machine.channel_ids:
             self.directory.unregister(wire_id(cid))
+        own_bridge = f"{aid}:bridge"
+        if entry.machine.bridge_id == own_bridge:
+            # A per-call bridge (agent dialed for this call only): Asterisk never destroys
+            # a bridge that empties (traces README, 23), so it would stay for ever.
+            self.spawn(self._destroy_bridge(wire_id(own_bridge)), name=f"bridge-gone-{aid[:8]}")
         self.ended_calls[aid] = entry
         while len(self.ended_calls) > 1000:
             self.ended_calls.popitem(last=False)
@@ -358,6 +373,7 @@ class Dialer:
                          campaign_id=int(cmd.campaign_id), audience="supervisors")
 
     def on_disposition(self, attempt_id: str) -> None:
+        self.screen_pops.forget(attempt_id)
         entry = self.ended_calls.get(attempt_id)
         if entry is not None:
             self.campaigns.observe_wrap_end(entry)
@@ -405,6 +421,7 @@ class Dialer:
                     if att.owner == self.instance_id:
                         await attempts_ledger.auto_disposition(conn, att.id)
                         self.metrics.reconciled.labels("dispositioned").inc()
+            await self._settle_dead_owners(conn)
         adopted = 0
         for att in result.still_live:
             aid = str(att.id)
@@ -415,10 +432,71 @@ class Dialer:
         orphans = self._orphan_channels(snapshot)
         for cid in orphans:
             self._hangup_orphan(cid)
-        if result.finished or adopted or orphans:
+        bridges = await self._leftover_bridges(snapshot)
+        for bid in bridges:
+            self.spawn(self._destroy_bridge(bid, only_if_empty=True), name="leftover-bridge")
+        if result.finished or adopted or orphans or bridges:
             log.info("dialer.reconciled", ended=len(result.finished), adopted=adopted,
-                     orphans_hung_up=len(orphans), generation=snapshot.generation)
+                     orphans_hung_up=len(orphans), empty_bridges=len(bridges),
+                     generation=snapshot.generation)
         self.reconciled.set()
+
+    async def _settle_dead_owners(self, conn: AsyncConn) -> int:
+        """Ended attempts of dead instances (stale heartbeat) that nobody dispositioned: their
+        agents' wrap-up died with them. Settled from their outcome (automatic disposition)."""
+        stale = timedelta(seconds=self.settings.instance_stale_s)
+        settled = 0
+        for att in await attempts_ledger.undispositioned_of_dead_owners(
+                conn, stale_after=stale, exclude_owner=self.instance_id):
+            await attempts_ledger.auto_disposition(conn, att.id)
+            self.metrics.reconciled.labels("dispositioned").inc()
+            settled += 1
+        if settled:
+            log.info("dialer.dead_owner_attempts_settled", count=settled)
+        return settled
+
+    async def _leftover_bridges(self, snapshot: AriSnapshot) -> list[str]:
+        """Empty bridges with our ids that nothing alive uses: left by a crashed process
+        (an agent's bridge, a call's per-call bridge). Kept: bridges of this process's
+        agents and calls, of calls live in the ledger under another instance, and of
+        agents that may be logged in on another live instance."""
+        calls: dict[str, str] = {}
+        agents: dict[int, str] = {}
+        for bid, bridge in snapshot.bridges.items():
+            if bridge.channels:
+                continue
+            attempt = _call_bridge_attempt(bid)
+            if attempt is not None:
+                if attempt not in self.calls:
+                    calls[attempt] = bid
+                continue
+            agent = _agent_bridge_agent(bid)
+            if agent is not None and agent not in self.sessions.sessions:
+                agents[agent] = bid
+        if not calls and not agents:
+            return []
+        stale = timedelta(seconds=self.settings.instance_stale_s)
+        async with self.pool.connection() as conn:
+            live_elsewhere = await attempts_ledger.live_attempts_elsewhere(
+                conn, list(calls), me=self.instance_id, stale_after=stale)
+            hosted = await agents_ledger.agents_hosted_elsewhere(
+                conn, list(agents), me=self.instance_id, stale_after=stale)
+        return sorted([bid for aid, bid in calls.items() if aid not in live_elsewhere]
+                      + [bid for agent, bid in agents.items() if agent not in hosted])
+
+    async def _destroy_bridge(self, bridge_id: str, *, only_if_empty: bool = False) -> None:
+        try:
+            if only_if_empty:
+                # Checked again just before: a bridge filled since the snapshot stays.
+                bridge = await self.ari.get_bridge(bridge_id)
+                if bridge.channels:
+                    return
+            await self.ari.destroy_bridge(bridge_id)
+            self.metrics.reconciled.labels("bridge_destroyed").inc()
+        except AriNotFound:
+            pass
+        except Exception as exc:
+            log.info("dialer.bridge_destroy_failed", bridge=bridge_id, error=str(exc))
 
     def _orphan_channels(self, snapshot: AriSnapshot) -> list[str]:
         """Channels in our app that nothing here owns: legs left by a crashed process
@@ -493,10 +571,17 @@ class Dialer:
 
     async def _heartbeat_loop(self) -> None:
         period = self.settings.heartbeat_s
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time() + self.settings.instance_stale_s
         while not self._stop.is_set():
             try:
                 async with self.pool.connection() as conn:
                     await attempts_ledger.heartbeat(conn, self.instance_id)
+                    if loop.time() >= next_sweep and self.reconciled.is_set():
+                        # Another instance may die while this one stays connected (no
+                        # reconnect, so no reconcile): its wrap-ups are settled here.
+                        next_sweep = loop.time() + self.settings.instance_stale_s
+                        await self._settle_dead_owners(conn)
             except Exception as exc:
                 log.warning("dialer.heartbeat_failed", error=str(exc))
             self.metrics.ari_connected.set(
@@ -564,3 +649,25 @@ class Dialer:
             "agents": len(self.sessions.sessions),
             "campaigns_running": sorted(self.campaigns.running_names()),
         }
+
+
+_UUID_LEN = 36
+
+
+def _call_bridge_attempt(bridge_id: str) -> str | None:
+    """The attempt id of a call's own bridge id (``<uuid>:bridge``), else None."""
+    head, sep, tail = bridge_id.partition(":")
+    if sep and tail == "bridge" and len(head) == _UUID_LEN:
+        try:
+            return str(uuid.UUID(head))
+        except ValueError:
+            return None
+    return None
+
+
+def _agent_bridge_agent(bridge_id: str) -> int | None:
+    """The agent id of an agent's bridge id (``agent.<id>.bridge`` on the wire), else None."""
+    parts = bridge_id.split(".")
+    if len(parts) == 3 and parts[0] == "agent" and parts[2] == "bridge" and parts[1].isdigit():
+        return int(parts[1])
+    return None

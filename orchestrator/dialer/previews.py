@@ -19,19 +19,30 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+import phonenumbers
 import structlog
 
 from orchestrator.core import commands as c
 from orchestrator.core import events as ev
 from orchestrator.core.calls import AgentLeg
 from orchestrator.core.commands import CallOutcome
-from orchestrator.core.preview import PreviewActionRefused, PreviewSession, PreviewTarget
+from orchestrator.core.preview import (
+    PreviewActionRefused,
+    PreviewSession,
+    PreviewTarget,
+    local_callback_time,
+)
 from orchestrator.core.rules import normalize_outcome
-from orchestrator.dialer import preview_ledger
 from orchestrator.dialer.actors import Actor
 from orchestrator.dialer.errors import Conflict, Invalid, NotFound
+from orchestrator.dialer.screen_pops import history_json, shown_number
+from orchestrator.ledger import attempts as attempts_ledger
+from orchestrator.ledger import callbacks as callbacks_ledger
 from orchestrator.ledger import campaigns as campaigns_ledger
 from orchestrator.ledger import claims as claims_ledger
+from orchestrator.ledger import screen_pop as screen_pop_ledger
+from orchestrator.ledger.pool import db_now
+from orchestrator.ledger.screen_pop import CallCard
 
 if TYPE_CHECKING:
     from orchestrator.dialer.campaigns import CampaignRunner
@@ -48,9 +59,13 @@ class Preview:
     campaign_id: int
     campaign_name: str
     target: claims_ledger.ClaimedTarget
+    masking: bool = False
+    """The campaign shows agents only the last 4 digits of numbers."""
     leg: AgentLeg | None = None
     """The agent's leg once the reservation call is answered (customer dialed on it)."""
     dialed: bool = False
+    card: CallCard | None = None
+    """The contact's screen pop (history, last outcome), read when the preview is shown."""
 
     @property
     def id(self) -> str:
@@ -59,6 +74,7 @@ class Preview:
     def to_json(self, now: Any) -> dict[str, Any]:
         t = self.target
         s = self.session
+        number = shown_number(t.e164, self.masking)
         remaining = s.remaining(now)
         return {
             "preview_id": self.id, "campaign": self.campaign_name, "state": s.state.value,
@@ -67,15 +83,20 @@ class Preview:
             "remaining_s": remaining.total_seconds() if remaining is not None else None,
             "auto_action": s.settings.preview_auto_action.value,
             "contact": {
-                "contact_id": t.contact_id, "external_id": t.external_id,
+                "id": t.contact_id, "contact_id": t.contact_id, "external_id": t.external_id,
                 "first_name": t.first_name, "last_name": t.last_name,
                 "postal_code": t.postal_code, "custom_fields": t.custom_fields,
                 "time_zone": t.time_zone,
+                "expires_at": (self.card.contact.expires_at.isoformat()
+                               if self.card and self.card.contact.expires_at else None),
             },
             "target": {
-                "target_id": t.target_id, "description": t.description, "e164": t.e164,
+                "id": t.target_id, "target_id": t.target_id, "description": t.description,
+                "e164": number, "number": number, "masked": self.masking,
                 "attempts": f"{t.attempts_made}/{t.max_attempts}",
+                "last_outcome": self.card.target.last_outcome if self.card else None,
             },
+            "history": history_json(self.card.history) if self.card else None,
         }
 
 
@@ -140,7 +161,8 @@ class PreviewService:
                       kind="preview")
         actor.context.update(campaign_name=runner.campaign.name, campaign_id=runner.id,
                              agent_id=session.agent_id)
-        p = Preview(ps, actor, session.agent_id, runner.id, runner.campaign.name, target)
+        p = Preview(ps, actor, session.agent_id, runner.id, runner.campaign.name, target,
+                    masking=runner.campaign.masking)
         self.previews[pid] = p
         self.by_agent[session.agent_id] = pid
         d.spawn(actor.run(), name=f"preview-{pid[:8]}")
@@ -193,10 +215,11 @@ class PreviewService:
                 raise Invalid("is required for reschedule", str(exc.args[0])) from None
             if not isinstance(local_date, date) or not isinstance(local_time, time):
                 raise Invalid("must be a date and a time", "local_date")
+            other = await self._check_reschedule(p, local_date, local_time, zone, params)
             event = ev.PreviewReschedule(
                 p.id, aid, local_date, local_time.replace(tzinfo=None), zone,
                 ev.CallbackAssignee(params.get("assignee", "anyone")),
-                params.get("other_number"), params.get("notes", ""))
+                other, params.get("notes", ""))
         elif action == "disposition":
             code = params.get("code")
             if not code:
@@ -218,6 +241,34 @@ class PreviewService:
             field, _, rest = msg.partition(": ")
             raise Invalid(rest or msg, field if rest else None) from None
         return {"preview_id": p.id, "action": action, "state": p.session.state.value}
+
+    async def _check_reschedule(self, p: Preview, local_date: date, local_time: time, zone: Any,
+                                params: dict[str, Any]) -> str | None:
+        """The callback's rules (MISSION F), checked before the preview closes so that a
+        refusal leaves it on screen; returns the other number in E.164, if one was given."""
+        try:
+            zone = callbacks_ledger.check_time_zone(zone)
+            start = local_callback_time(local_date, local_time.replace(tzinfo=None), zone)
+        except callbacks_ledger.CallbackError as exc:
+            raise Invalid(exc.message, exc.field) from None
+        except ValueError as exc:
+            field, _, rest = str(exc).partition(": ")
+            raise Invalid(rest or str(exc), field if rest else "local_time") from None
+        raw_other = params.get("other_number")
+        async with self.d.pool.connection() as conn:
+            now = await db_now(conn)
+        try:
+            callbacks_ledger.validate_callback(
+                kind="scheduled", phone=raw_other or p.target.e164, window_start=start,
+                window_end=None, time_zone=zone, now=now, notes=params.get("notes") or None,
+                default_region=_region_of(p.target.e164))
+        except callbacks_ledger.CallbackError as exc:
+            field = {"phone": "other_number", "window_start": "local_time",
+                     "window_end": "local_date"}.get(exc.field, exc.field)
+            raise Invalid(exc.message, field) from None
+        if not raw_other or not str(raw_other).strip():
+            return None
+        return callbacks_ledger.normalize_phone(raw_other, default_region=_region_of(p.target.e164))
 
     # ------------------------------------------------------------- commands
 
@@ -285,18 +336,46 @@ class PreviewService:
         self._close_by_target(int(cmd.target_id))
 
     async def create_callback(self, cmd: c.CreateCallback) -> None:
+        """Reschedule: a callback row; the target waits until its window opens."""
         d = self.d
-        async with d.pool.connection() as conn:
-            await preview_ledger.create_callback(conn, cmd, owner=d.instance_id)
-        self._close_by_target(int(cmd.target_id))
+        target_id = int(cmd.target_id)
+        try:
+            async with d.pool.connection() as conn:
+                await callbacks_ledger.create_callback(
+                    conn, phone=cmd.e164, window_start=cmd.start_at, time_zone=cmd.time_zone,
+                    kind="personal" if cmd.assigned_agent_id else "scheduled",
+                    campaign_id=int(cmd.campaign_id), contact_id=int(cmd.contact_id),
+                    target_id=target_id, notes=cmd.notes or None,
+                    assigned_agent_id=int(cmd.assigned_agent_id) if cmd.assigned_agent_id else None,
+                    created_by=int(cmd.created_by), release_owner=d.instance_id)
+        except callbacks_ledger.CallbackError as exc:
+            # Checked before the preview closed; refused now only by a race (e.g. the
+            # window's start passed meanwhile): the target goes back to the queue.
+            log.warning("preview.callback_refused", target=target_id, field=exc.field,
+                        error=exc.message)
+            async with d.pool.connection() as conn:
+                await claims_ledger.release_leases(conn, d.instance_id, [target_id])
+        finally:
+            self._close_by_target(target_id)
 
     async def disposition_without_dial(self, cmd: c.RecordDisposition) -> None:
+        """Disposition without dialing: the ledger records a 'not_dialed' attempt carrying
+        the code's effects (the contact's history shows it)."""
         d = self.d
         assert cmd.target_id is not None
-        async with d.pool.connection() as conn:
-            await preview_ledger.disposition_without_dial(conn, int(cmd.target_id), cmd.code,
-                                                          owner=d.instance_id, notes=cmd.notes)
-        self._close_by_target(int(cmd.target_id))
+        target_id = int(cmd.target_id)
+        try:
+            async with d.pool.connection() as conn:
+                await attempts_ledger.disposition_without_dialing(
+                    conn, target_id, cmd.code, owner=d.instance_id,
+                    agent_id=int(cmd.agent_id) if cmd.agent_id else None,
+                    note=cmd.notes or None)
+        except (attempts_ledger.AttemptError, campaigns_ledger.CampaignError) as exc:
+            log.warning("preview.disposition_refused", target=target_id, error=str(exc))
+            async with d.pool.connection() as conn:
+                await claims_ledger.release_leases(conn, d.instance_id, [target_id])
+        finally:
+            self._close_by_target(target_id)
 
     async def published(self, cmd: c.PublishPreview) -> None:
         d = self.d
@@ -305,6 +384,8 @@ class PreviewService:
             return
         async with d.pool.connection() as conn:
             await claims_ledger.mark_shown(conn, p.target.target_id, d.instance_id)
+            if p.card is None:
+                p.card = await screen_pop_ledger.target_card(conn, p.target.target_id)
         d.hub.publish("preview.show", p.to_json(d.clock.now()), agent_id=p.agent_id,
                       campaign_id=p.campaign_id)
 
@@ -330,3 +411,13 @@ class PreviewService:
                 await claims_ledger.release_leases(conn, self.d.instance_id, [p.target.target_id])
             self.d.sessions.post(p.agent_id, ev.AgentReleased(str(p.agent_id), p.id,
                                                               "campaign stopped"))
+
+
+def _region_of(e164: str) -> str | None:
+    """The region of a number (a callback number typed without its country code is taken
+    to be in the same country as the contact's)."""
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return None
+    return region if region and region != "ZZ" else None

@@ -50,6 +50,41 @@ class DialerService:
         preview = d.previews.current(agent_id)
         if preview is not None:
             out["preview"] = preview
+        out.update(await d.sessions.call_details(session, session.machine.attempt_id))
+        return out
+
+    async def agent_campaigns(self, agent_id: int) -> list[dict[str, Any]]:
+        """Campaigns the agent may log in to (its teams', and those open to every agent)."""
+        async with self.d.pool.connection() as conn:
+            try:
+                await agents_ledger.get_agent(conn, agent_id)
+            except agents_ledger.AgentNotFound:
+                raise NotFound(f"no agent {agent_id}", "agent_id") from None
+            campaigns = await campaigns_ledger.agent_campaigns(conn, agent_id)
+        return [{"id": c.id, "name": c.name, "status": c.status, "mode": c.mode}
+                for c in campaigns]
+
+    async def live_calls(self) -> list[dict[str, Any]]:
+        """Calls in progress (every instance's, from the ledger), numbers masked when the
+        campaign masks them; this instance's calls add their live progress."""
+        from orchestrator.dialer.screen_pops import shown_number
+
+        d = self.d
+        async with d.pool.connection() as conn:
+            rows = await reports_ledger.live_calls(conn)
+        out = []
+        for r in rows:
+            entry = d.calls.get(r.attempt_id)
+            out.append({
+                "attempt_id": r.attempt_id, "campaign_id": r.campaign_id, "campaign": r.campaign,
+                "number": shown_number(r.e164, r.masking), "masked": r.masking,
+                "target_description": r.target_description, "mode": r.mode,
+                "state": entry.machine.state.value if entry is not None else r.state,
+                "ledger_state": r.state, "agent_id": r.agent_id, "agent": r.agent,
+                "instance": r.owner, "started_at": r.created_at.isoformat(),
+                "answered_at": r.answered_at.isoformat() if r.answered_at else None,
+                "connected_at": r.connected_at.isoformat() if r.connected_at else None,
+            })
         return out
 
     async def login(self, actor: Principal, agent_id: int, campaign: str, endpoint: str | None,
@@ -231,6 +266,7 @@ class DialerService:
                 "dial_level": st.dial_level, "answer_rate": st.answer_rate,
                 "abandon_rate_24h": st.abandon_rate_24h, "abandon_rate_30d": st.abandon_rate_30d,
                 "drop_budget_24h": st.drop_budget_24h, "drop_budget_30d": st.drop_budget_30d,
+                "answered_24h": st.answered_24h, "abandoned_24h": st.abandoned_24h,
                 "warming_up": st.warming_up,
             }
         return out

@@ -8,8 +8,10 @@ the next agent that becomes Available (until their grace runs out: abandon).
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
     from orchestrator.dialer.dialer import Dialer
 
 log = structlog.get_logger("orchestrator.dialer.sessions")
+
+SCREEN_POP_WAIT_S = 2.0
+"""How long an agent's state change waits for its call's screen pop (read from the ledger)."""
 
 _AMI_STATE = {
     "logged_out": "LoggedOut", "not_ready": "NotReady", "available": "Available",
@@ -173,6 +178,7 @@ class AgentSessions:
                 continue
             self.d.post_call(attempt_id, ev.AgentAssigned(
                 attempt_id, str(session.agent_id), leg.endpoint, leg.channel_id, leg.bridge_id))
+            self.d.screen_pops.prefetch(attempt_id)
             return
         self.waiting.setdefault(campaign_id, deque()).append(attempt_id)
 
@@ -189,6 +195,7 @@ class AgentSessions:
                 return False
             self.d.post_call(attempt_id, ev.AgentAssigned(
                 attempt_id, str(session.agent_id), leg.endpoint, leg.channel_id, leg.bridge_id))
+            self.d.screen_pops.prefetch(attempt_id)
             return True
         return False
 
@@ -199,17 +206,21 @@ class AgentSessions:
         agent_id = int(cmd.agent_id)
         session = self.sessions.get(agent_id)
         campaign_id = session.campaign_id if session else None
-        d.hub.publish("agent.state", {
+        data: dict[str, Any] = {
             "agent_id": agent_id, "state": cmd.state, "reason": cmd.reason,
             "attempt_id": cmd.attempt_id, "campaign_id": campaign_id,
-        }, agent_id=agent_id, campaign_id=campaign_id)
+        }
+        if session is not None:
+            data.update(await self.call_details(session, cmd.attempt_id))
+        d.hub.publish("agent.state", data, agent_id=agent_id, campaign_id=campaign_id)
         d.ami_publish("agent", str(agent_id), _AMI_STATE.get(cmd.state, cmd.state),
                       session.campaign_name if session else None, cmd.reason or None)
         self.refresh_gauges()
         try:
             async with d.pool.connection() as conn:
                 await agents_ledger.record_agent_state(
-                    conn, agent_id, cmd.state, reason=cmd.reason or None, campaign_id=campaign_id)
+                    conn, agent_id, cmd.state, reason=cmd.reason or None, campaign_id=campaign_id,
+                    instance_id=d.instance_id)
         except Exception as exc:
             log.warning("sessions.state_history_failed", agent=agent_id, error=str(exc))
         if session is None:
@@ -221,6 +232,36 @@ class AgentSessions:
             self.sessions.pop(agent_id, None)
             session.actor.stop()
             d.wake_campaign(session.campaign_id)
+
+    async def call_details(self, session: AgentSession, attempt_id: str | None) -> dict[str, Any]:
+        """What an agent's screen shows about its call: the screen pop (``call``) of a call
+        offered or connected to it, and in wrap-up the auto-disposition deadline. A preview
+        not dialed yet has no call (its card is the preview)."""
+        d = self.d
+        out: dict[str, Any] = {}
+        if attempt_id is not None and d.previews.by_agent.get(session.agent_id) != attempt_id:
+            card = None
+            try:
+                # A slow database must not hold up the agent's state change: the page
+                # reads the session again and gets the card then.
+                async with asyncio.timeout(SCREEN_POP_WAIT_S):
+                    card = await d.screen_pops.get(attempt_id)
+            except TimeoutError:
+                log.info("sessions.screen_pop_late", agent=session.agent_id, attempt=attempt_id)
+            if card is not None:
+                out["call"] = card
+        m = session.machine
+        if m.state is AgentState.WRAP_UP:
+            settings = d.core_campaigns.get(str(m.campaign_id)) if m.campaign_id else None
+            at = d.timers.deadline(f"agent/{session.agent_id}/wrapup")
+            if at is None and settings is not None and m.state_since is not None:
+                at = m.state_since + timedelta(seconds=settings.wrapup_s)
+            if settings is not None:
+                out["wrapup_seconds"] = settings.wrapup_s
+            if at is not None:
+                out["wrapup_deadline"] = d.clock.to_wall(at).isoformat()
+                out["wrapup_remaining_s"] = round(d.clock.delay_until(at), 2)
+        return out
 
     def refresh_gauges(self) -> None:
         counts: dict[str, int] = {s.value: 0 for s in AgentState}

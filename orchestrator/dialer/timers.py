@@ -19,6 +19,7 @@ class Timers:
     def __init__(self, clock: ServiceClock) -> None:
         self._clock = clock
         self._handles: dict[str, asyncio.TimerHandle] = {}
+        self._at: dict[str, datetime] = {}
 
     def __len__(self) -> int:
         return len(self._handles)
@@ -29,12 +30,19 @@ class Timers:
 
         def fire() -> None:
             self._handles.pop(name, None)
+            self._at.pop(name, None)
             post(TimerFired(name))
 
         self._handles[name] = loop.call_later(self._clock.delay_until(at), fire)
+        self._at[name] = at
+
+    def deadline(self, name: str) -> datetime | None:
+        """When the armed timer ``name`` fires (core time), or None."""
+        return self._at.get(name) if name in self._handles else None
 
     def cancel(self, name: str) -> None:
         handle = self._handles.pop(name, None)
+        self._at.pop(name, None)
         if handle is not None:
             handle.cancel()
 
@@ -46,3 +54,4 @@ class Timers:
         for handle in self._handles.values():
             handle.cancel()
         self._handles.clear()
+        self._at.clear()

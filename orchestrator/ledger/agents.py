@@ -15,7 +15,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg import errors
@@ -363,10 +363,13 @@ async def record_agent_state(
     reason: str | None = None,
     campaign_id: int | None = None,
     at: datetime | None = None,
+    instance_id: str | None = None,
 ) -> None:
     """Append a state change to agent_state_history (reports derive talk/wrap/idle from it).
+    `instance_id`: the orchestrator instance hosting the agent's session.
 
-    Consecutive identical (state, reason, campaign) rows are skipped, so a replay is harmless.
+    Consecutive identical (state, reason, campaign, instance) rows are skipped, so a replay
+    is harmless.
     """
     if state not in AGENT_STATES:
         raise AgentError(f"must be one of {', '.join(AGENT_STATES)}; got {state!r}", "state")
@@ -375,17 +378,18 @@ async def record_agent_state(
             raise AgentNotFound(f"no agent with id {agent_id}", "agent_id")
         last = await fetch_one(
             conn,
-            "SELECT state, reason, campaign_id FROM agent_state_history WHERE agent_id = %s"
+            "SELECT state, reason, campaign_id, instance_id FROM agent_state_history WHERE agent_id = %s"
             " ORDER BY at DESC, id DESC LIMIT 1",
             (agent_id,),
         )
-        if last is not None and (last["state"], last["reason"], last["campaign_id"]) == (state, reason, campaign_id):
+        if last is not None and (last["state"], last["reason"], last["campaign_id"], last["instance_id"]) == (
+                state, reason, campaign_id, instance_id):
             return
         await execute(
             conn,
-            "INSERT INTO agent_state_history (agent_id, state, reason, campaign_id, at)"
-            " VALUES (%s, %s, %s, %s, coalesce(%s::timestamptz, now()))",
-            (agent_id, state, reason, campaign_id, at),
+            "INSERT INTO agent_state_history (agent_id, state, reason, campaign_id, at, instance_id)"
+            " VALUES (%s, %s, %s, %s, coalesce(%s::timestamptz, now()), %s)",
+            (agent_id, state, reason, campaign_id, at, instance_id),
         )
 
 
@@ -400,3 +404,29 @@ async def last_agent_states(conn: AsyncConn) -> dict[int, AgentStateRecord]:
         r["agent_id"]: AgentStateRecord(r["agent_id"], r["state"], r["reason"], r["campaign_id"], r["at"])
         for r in rows
     }
+
+
+async def agents_hosted_elsewhere(
+    conn: AsyncConn, agent_ids: Iterable[int], *, me: str, stale_after: timedelta
+) -> set[int]:
+    """Of `agent_ids`, the agents that may be logged in on another live instance: their last
+    recorded state is not logged_out and was recorded by an instance other than `me` whose
+    heartbeat is fresh (or by an unknown instance: assumed alive). Reconciliation leaves
+    such agents' bridges alone."""
+    ids = sorted({int(a) for a in agent_ids})
+    if not ids:
+        return set()
+    rows = await fetch_all(
+        conn,
+        """SELECT l.agent_id FROM (
+               SELECT DISTINCT ON (agent_id) agent_id, state, instance_id
+                 FROM agent_state_history WHERE agent_id = ANY(%(ids)s)
+                ORDER BY agent_id, at DESC, id DESC) l
+             LEFT JOIN orchestrator_instances i ON i.instance_id = l.instance_id
+            WHERE l.state <> 'logged_out'
+              AND l.instance_id IS DISTINCT FROM %(me)s
+              AND (l.instance_id IS NULL OR i.instance_id IS NULL
+                   OR i.heartbeat_at >= now() - %(stale)s)""",
+        {"ids": ids, "me": me, "stale": stale_after},
+    )
+    return {int(r["agent_id"]) for r in rows}

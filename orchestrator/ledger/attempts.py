@@ -610,6 +610,24 @@ async def orphaned_attempts(
     return [_attempt(r) for r in rows]
 
 
+async def live_attempts_elsewhere(
+    conn: AsyncConn, attempt_ids: Iterable[uuid.UUID | str], *, me: str, stale_after: timedelta
+) -> set[str]:
+    """Of `attempt_ids`, those still live under another instance that is alive (fresh
+    heartbeat): their calls are that instance's business."""
+    ids = [_uuid(a) for a in attempt_ids]
+    if not ids:
+        return set()
+    rows = await fetch_all(
+        conn,
+        """SELECT a.id FROM attempts a LEFT JOIN orchestrator_instances i ON i.instance_id = a.owner
+            WHERE a.id = ANY(%(ids)s) AND a.ended_at IS NULL AND a.owner <> %(me)s
+              AND coalesce(i.heartbeat_at, a.created_at) >= now() - %(stale)s""",
+        {"ids": ids, "me": me, "stale": stale_after},
+    )
+    return {str(r["id"]) for r in rows}
+
+
 async def adopt_attempt(conn: AsyncConn, attempt_id: uuid.UUID | str, *, new_owner: str, expected_owner: str) -> bool:
     """Take over a live attempt of a dead owner (its channel is still up). False if it ended or
     someone else adopted it first."""
@@ -675,6 +693,25 @@ async def undispositioned_attempts(
     return [_attempt(r) for r in rows]
 
 
+async def undispositioned_of_dead_owners(
+    conn: AsyncConn, *, stale_after: timedelta, exclude_owner: str | None = None, now: datetime | None = None
+) -> list[Attempt]:
+    """Ended attempts still waiting for a disposition whose owner is dead: its heartbeat is
+    older than `stale_after` (or it never sent one and the attempt ended that long ago).
+    Their agent's wrap-up died with that process; nobody will ever disposition them, and
+    an undispositioned attempt keeps its contact from being dialed again."""
+    rows = await fetch_all(
+        conn,
+        """SELECT a.* FROM attempts a LEFT JOIN orchestrator_instances i ON i.instance_id = a.owner
+            WHERE a.dispositioned_at IS NULL AND a.ended_at IS NOT NULL
+              AND a.owner IS DISTINCT FROM %(me)s
+              AND coalesce(i.heartbeat_at, a.ended_at) < coalesce(%(now)s::timestamptz, now()) - %(stale)s
+            ORDER BY a.ended_at, a.id""",
+        {"me": exclude_owner, "now": now, "stale": stale_after},
+    )
+    return [_attempt(r) for r in rows]
+
+
 # ------------------------------------------------------------------ history
 
 
@@ -724,5 +761,6 @@ __all__ = [
     "contact_history", "disposition_without_dialing", "end_attempt", "get_attempt", "heartbeat", "live_attempts", "mark_abandoned",
     "mark_answered", "mark_bridged", "mark_originated", "mark_ringing", "orphaned_attempts",
     "reconcile", "record_amd", "record_disposition", "record_event", "undispositioned_attempts",
+    "undispositioned_of_dead_owners", "live_attempts_elsewhere",
     "normalize_outcome",
 ]

@@ -410,7 +410,8 @@ def _db_error(exc: psycopg.errors.IntegrityError) -> CampaignError:
 # ---------------------------------------------------------------- reads
 
 
-def _row_to_settings(row: Mapping[str, Any]) -> CampaignSettings:
+def campaign_from_row(row: Mapping[str, Any]) -> CampaignSettings:
+    """A campaigns row (as a mapping) to CampaignSettings."""
     kw = {f.name: row[f.name] for f in dataclasses.fields(CampaignSettings)}
     for k in ("power_lines_per_agent", "abandon_cap", "abandon_grace_seconds"):
         kw[k] = float(kw[k])
@@ -427,7 +428,7 @@ async def get_campaign(conn: AsyncConn, name_or_id: str | int) -> CampaignSettin
         row = await fetch_one(conn, "SELECT * FROM campaigns WHERE name = %s", (name_or_id,))
     if row is None:
         raise CampaignNotFound(f"no campaign {name_or_id!r}", "name" if isinstance(name_or_id, str) else "id")
-    return _row_to_settings(row)
+    return campaign_from_row(row)
 
 
 async def list_campaigns(conn: AsyncConn, *, status: str | None = None) -> list[CampaignSettings]:
@@ -436,7 +437,7 @@ async def list_campaigns(conn: AsyncConn, *, status: str | None = None) -> list[
         rows = await fetch_all(conn, "SELECT * FROM campaigns ORDER BY name")
     else:
         rows = await fetch_all(conn, "SELECT * FROM campaigns WHERE status = %s ORDER BY name", (status,))
-    return [_row_to_settings(r) for r in rows]
+    return [campaign_from_row(r) for r in rows]
 
 
 async def campaign_teams(conn: AsyncConn, campaign_id: int) -> list[str]:
@@ -496,7 +497,7 @@ async def create_campaign(
         except psycopg.errors.IntegrityError as exc:
             raise _db_error(exc) from None
         assert row is not None
-        campaign = _row_to_settings(row)
+        campaign = campaign_from_row(row)
         for team in team_names:
             await link_team(conn, campaign.id, team, actor=actor)
         await audit(
@@ -543,7 +544,7 @@ async def update_campaign(
             conn, actor=actor, action="campaign.update", object_type="campaign", object_id=current.id,
             details={"fields": sorted(values.keys())},
         )
-        return _row_to_settings(row)
+        return campaign_from_row(row)
 
 
 _TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -592,7 +593,7 @@ async def transition_campaign(
             conn, actor=actor, action=f"campaign.{action}", object_type="campaign",
             object_id=current.id, details=details,
         )
-        return _row_to_settings(row2)
+        return campaign_from_row(row2)
 
 
 async def start_campaign(conn: AsyncConn, name_or_id: str | int, *, actor: str = "system") -> CampaignSettings:
@@ -639,7 +640,8 @@ async def link_team(conn: AsyncConn, campaign_id: int, team: str, *, actor: str 
 # ---------------------------------------------------------------- wrap-up codes
 
 
-def _row_to_code(r: Mapping[str, Any]) -> WrapUpCode:
+def wrapup_code_from_row(r: Mapping[str, Any]) -> WrapUpCode:
+    """A wrapup_codes row (as a mapping) to WrapUpCode."""
     return WrapUpCode(
         id=r["id"], label=r["label"], outcome_class=r["outcome_class"], retry_after=r["retry_after"],
         is_system=r["is_system"], code_set_id=r["code_set_id"],
@@ -655,7 +657,7 @@ async def wrapup_codes(conn: AsyncConn, campaign_id: int) -> list[WrapUpCode]:
         " ORDER BY w.code_set_id NULLS FIRST, lower(w.label)",
         (campaign_id,),
     )
-    return [_row_to_code(r) for r in rows]
+    return [wrapup_code_from_row(r) for r in rows]
 
 
 async def system_wrapup_code(conn: AsyncConn, label: str) -> WrapUpCode:
@@ -665,7 +667,7 @@ async def system_wrapup_code(conn: AsyncConn, label: str) -> WrapUpCode:
     )
     if row is None:
         raise CampaignError(f"no system wrap-up code {label!r}", "label")
-    return _row_to_code(row)
+    return wrapup_code_from_row(row)
 
 
 async def find_wrapup_code(conn: AsyncConn, campaign_id: int, code: int | str) -> WrapUpCode:
@@ -729,7 +731,7 @@ async def add_wrapup_code(
         assert r is not None
         await audit(conn, actor=actor, action="campaign.add_wrapup_code", object_type="campaign",
                     object_id=c.id, details={"label": label, "outcome_class": outcome_class})
-        return _row_to_code(r)
+        return wrapup_code_from_row(r)
 
 
 # ---------------------------------------------------------------- dialing policy
@@ -795,3 +797,47 @@ def dialing_policy(campaign: CampaignSettings, codes: Iterable[WrapUpCode]) -> D
 async def load_dialing_policy(conn: AsyncConn, campaign: CampaignSettings) -> DialingPolicy:
     """dialing_policy() with the campaign's wrap-up codes read from the ledger."""
     return dialing_policy(campaign, await wrapup_codes(conn, campaign.id))
+
+
+# ---------------------------------------------------------------- pacer state
+
+
+async def save_pacing_state(conn: AsyncConn, campaign_id: int, snapshot: Mapping[str, Any]) -> None:
+    """Store the predictive pacer's snapshot (`CampaignPacer.snapshot()`): what it learned and,
+    above all, the abandon counts of the regulatory 24 h / 30-day windows, which must not reset
+    when the service restarts. One row per campaign, replaced on every save."""
+    if not isinstance(snapshot, Mapping):
+        raise CampaignError("must be a JSON object", "snapshot")
+    try:
+        await execute(
+            conn,
+            "INSERT INTO campaign_pacing_state (campaign_id, snapshot, updated_at) VALUES (%s, %s, now())"
+            " ON CONFLICT (campaign_id) DO UPDATE SET snapshot = EXCLUDED.snapshot, updated_at = now()",
+            (campaign_id, Jsonb(dict(snapshot))),
+        )
+    except errors.ForeignKeyViolation:
+        raise CampaignNotFound(f"no campaign with id {campaign_id}", "campaign_id") from None
+
+
+async def load_pacing_state(conn: AsyncConn, campaign_id: int) -> dict[str, Any] | None:
+    """The campaign's last saved pacer snapshot, or None (never saved)."""
+    row = await fetch_one(conn, "SELECT snapshot FROM campaign_pacing_state WHERE campaign_id = %s", (campaign_id,))
+    if row is None:
+        return None
+    snap = row["snapshot"]
+    return dict(snap) if isinstance(snap, Mapping) else None
+
+
+async def agent_campaigns(conn: AsyncConn, agent_id: int) -> list[CampaignSettings]:
+    """Campaigns an agent may log in to: those linked to one of its teams, and those linked
+    to no team at all (open to every agent), by name."""
+    rows = await fetch_all(
+        conn,
+        """SELECT c.* FROM campaigns c
+            WHERE EXISTS (SELECT 1 FROM campaign_teams ct JOIN agent_teams at ON at.team_id = ct.team_id
+                           WHERE ct.campaign_id = c.id AND at.agent_id = %(agent)s)
+               OR NOT EXISTS (SELECT 1 FROM campaign_teams ct WHERE ct.campaign_id = c.id)
+            ORDER BY c.name""",
+        {"agent": agent_id},
+    )
+    return [campaign_from_row(r) for r in rows]

@@ -5,24 +5,21 @@ targets with their live dialability, attempt history) used by `contacts show`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
 from orchestrator.core.rules import (
-    DEFAULT_CADENCE,
-    DEFAULT_OUTCOME_CLASSES,
     PERMANENT_REASONS,
-    CallingWindow,
     DialingPolicy,
-    OutcomeClass,
     TargetFacts,
     UnavailableReason,
     Verdict,
     evaluate,
 )
+from orchestrator.ledger import campaigns
 
 
 @dataclass(frozen=True)
@@ -42,38 +39,19 @@ def find_campaign(conn: psycopg.Connection[Any], name: str) -> CampaignRef | Non
 
 
 def dialing_policy(conn: psycopg.Connection[Any], campaign_id: int) -> DialingPolicy:
-    """The campaign's rules as core.rules.DialingPolicy (window, caps, cadence, classes)."""
-    row = conn.execute(
-        """SELECT window_start, window_end, window_days, min_gap, abandon_lock,
-                  max_attempts_per_contact, max_amd_per_target, cadence, wrapup_code_set_id
-             FROM campaigns WHERE id = %s""",
-        (campaign_id,),
-    ).fetchone()
-    if row is None:
-        raise LookupError(f"no campaign with id {campaign_id}")
-    start, end, days, min_gap, abandon_lock, max_contact, max_amd, cadence, code_set = row
-    cadence_map = dict(DEFAULT_CADENCE)
-    for outcome, seconds in (cadence or {}).items():
-        cadence_map[outcome] = timedelta(seconds=float(seconds))
-    classes: dict[str, OutcomeClass] = dict(DEFAULT_OUTCOME_CLASSES)
-    for label, klass in conn.execute(
-        """SELECT label, outcome_class FROM wrapup_codes
-            WHERE code_set_id IS NULL OR code_set_id = %s ORDER BY code_set_id NULLS FIRST""",
-        (code_set,),
-    ):
-        classes[label] = OutcomeClass(klass)
-    return DialingPolicy(
-        window=CallingWindow(
-            start=start,
-            end=end,
-            weekdays=frozenset(int(d) - 1 for d in days),
-        ),
-        max_attempts_per_contact=max_contact,
-        min_gap_between_calls=min_gap,
-        abandon_lock=abandon_lock,
-        max_amd_detections=max_amd,
-        cadence=cadence_map,
-        outcome_classes=classes,
+    """The campaign's rules, built by the one policy builder the dialer uses
+    (`campaigns.dialing_policy`), read here over a synchronous connection."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute("SELECT * FROM campaigns WHERE id = %s", (campaign_id,)).fetchone()
+        if row is None:
+            raise LookupError(f"no campaign with id {campaign_id}")
+        codes = cur.execute(
+            "SELECT * FROM wrapup_codes WHERE code_set_id IS NULL OR code_set_id = %s"
+            " ORDER BY code_set_id NULLS FIRST, lower(label)",
+            (row["wrapup_code_set_id"],),
+        ).fetchall()
+    return campaigns.dialing_policy(
+        campaigns.campaign_from_row(row), [campaigns.wrapup_code_from_row(r) for r in codes]
     )
 
 

@@ -351,3 +351,48 @@ def _safe_cell(v: Any) -> Any:
     if v[0] in ("=", "-", "@") or (v[0] == "+" and not v[1:].isdigit()):
         return "'" + v
     return v
+
+
+# ------------------------------------------------------------------ live calls
+
+
+@dataclass(frozen=True)
+class LiveCall:
+    """An attempt in progress (not ended), whichever instance placed it."""
+
+    attempt_id: str
+    campaign_id: int
+    campaign: str
+    masking: bool
+    """The campaign masks numbers: show only the last 4 digits."""
+    e164: str
+    target_description: str
+    state: str
+    """The ledger's state: pending, dialing, ringing, answered, bridged."""
+    mode: str
+    agent_id: int | None
+    agent: str | None
+    """The agent's display name."""
+    owner: str
+    created_at: datetime
+    answered_at: datetime | None
+    connected_at: datetime | None
+
+
+async def live_calls(conn: AsyncConn, *, campaign_id: int | None = None) -> list[LiveCall]:
+    """Attempts not ended yet, oldest first (the supervisor's live calls)."""
+    rows = await fetch_all(
+        conn,
+        """SELECT a.id, a.campaign_id, c.name AS campaign, c.masking, a.e164, t.description, a.state,
+                  a.mode, a.agent_id, ag.display_name AS agent, a.owner, a.created_at, a.answered_at,
+                  a.connected_at
+             FROM attempts a JOIN campaigns c ON c.id = a.campaign_id
+             JOIN targets t ON t.id = a.target_id
+             LEFT JOIN agents ag ON ag.id = a.agent_id
+            WHERE a.ended_at IS NULL AND (%(cid)s::bigint IS NULL OR a.campaign_id = %(cid)s)
+            ORDER BY a.created_at, a.id""",
+        {"cid": campaign_id},
+    )
+    return [LiveCall(str(r["id"]), int(r["campaign_id"]), r["campaign"], bool(r["masking"]), r["e164"],
+                     r["description"] or "", r["state"], r["mode"], r["agent_id"], r["agent"], r["owner"],
+                     r["created_at"], r["answered_at"], r["connected_at"]) for r in rows]

@@ -18,6 +18,8 @@ import pytest
 
 from orchestrator.api.auth import Role
 from orchestrator.api.routes import ROUTES, ApiRoute
+from orchestrator.ledger import agents as agents_ledger
+from orchestrator.ledger.pool import connect
 from tests.e2e.support import (
     import_numbers,
     make_agents,
@@ -62,6 +64,11 @@ async def test_every_route_enforces_roles_and_ownership(database_url: str, tmp_p
     await make_campaign(database_url, "authz", mode="preview")
     await asyncio.to_thread(import_numbers, database_url, "authz", [number(1, 1)], tmp_path)
     agent1, agent2 = await make_agents(database_url, 2)
+    # A campaign of a team agent2 is in and agent1 is not.
+    async with connect(database_url) as conn:
+        await agents_ledger.create_team(conn, "red")
+        await agents_ledger.add_agent_to_team(conn, agent2.username, "red")
+    await make_campaign(database_url, "teamed", mode="preview", teams=["red"])
     (sup,) = await make_agents(database_url, 1, prefix="sup", role="supervisor")
     (adm,) = await make_agents(database_url, 1, prefix="adm", role="admin")
     callers = [("agent", Role.AGENT, agent1.token, True), ("other-agent", Role.AGENT, agent2.token, False),
@@ -113,6 +120,24 @@ async def test_every_route_enforces_roles_and_ownership(database_url: str, tmp_p
                     if not allowed and status != 403:
                         failures.append(f"{route.name} as {name}: {status} != 403")
                 checked.add(route.name)
+        # Object rights inside an allowed route: an agent's campaigns are its teams' (and
+        # the open ones), whoever reads them.
+        async with aiohttp.ClientSession() as s:
+            # ("authz-new" was created by the POST /api/v1/campaigns above, with no team.)
+            open_ones = ["authz", "authz-new"]
+            for reader, agent, expected in ((agent1, agent1, open_ones), (agent2, agent2, [*open_ones, "teamed"]),
+                                            (sup, agent1, open_ones)):
+                async with s.get(f"{api}/api/v1/agents/{agent.id}/campaigns",
+                                 headers={"Authorization": f"Bearer {reader.token}"}) as r:
+                    assert r.status == 200
+                    names = [c["name"] for c in (await r.json())["campaigns"]]
+                if names != expected:
+                    failures.append(f"campaigns of {agent.username} read by {reader.username}: {names}")
+            # The team rule is the login rule too.
+            async with s.post(f"{api}/api/v1/agents/{agent1.id}/session", json={"campaign": "teamed"},
+                              headers={"Authorization": f"Bearer {agent1.token}"}) as r:
+                if r.status != 403:
+                    failures.append(f"agent1 logged in to another team's campaign: {r.status}")
     assert not failures, "\n".join(failures)
     assert checked == {r.name for r in ROUTES}
 

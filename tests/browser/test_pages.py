@@ -109,6 +109,8 @@ async def test_progressive_call_on_the_agent_desktop_seen_live_by_the_supervisor
         await expect(page.locator("#signin-error")).to_contain_text("token: unknown or revoked")
         await page.goto(base + "/agent")
         await _sign_in(page, agent.token)
+        # The login form offers the agent's campaigns (GET /api/v1/agents/{id}/campaigns).
+        await expect(page.locator("#campaign-choices")).to_have_text("Your campaigns: prog")
         # A campaign that does not exist: the error names the field.
         await page.get_by_label("Campaign", exact=True).fill("nope")
         await page.get_by_role("button", name="Log in", exact=True).click()
@@ -126,6 +128,11 @@ async def test_progressive_call_on_the_agent_desktop_seen_live_by_the_supervisor
         await expect(page.locator("#call-state")).to_have_text("Connected", timeout=10_000)
         await expect(page.locator("#state-badge")).to_have_text("On call")
         await expect(page.locator("#call-timer")).to_have_text(re.compile(r"^\d+:\d\d$"))
+        # The screen pop of the dialed call: the contact, its number and attempts, history.
+        await expect(call.locator(".contact-name")).to_have_text("Contact 0")
+        await expect(call).to_contain_text(number(1, 1) + " (Mobile)")
+        await expect(call).to_contain_text("1/10")
+        await expect(call.get_by_role("tab", name="Attempt history (0)")).to_be_visible()
         await expect(page.get_by_role("button", name="Answering machine")).to_be_enabled()
         # The supervisor saw every step live (the feed is fed by the WebSocket only).
         feed = sup.locator("#feed")
@@ -133,6 +140,7 @@ async def test_progressive_call_on_the_agent_desktop_seen_live_by_the_supervisor
         await expect(feed).to_contain_text("Agent 1: On call")
         await expect(row.locator(".badge")).to_have_text("On call")
         await expect(sup.locator("#calls tr")).to_have_count(1)
+        await expect(sup.locator("#calls tr")).to_contain_text(number(1, 1))  # GET /api/v1/calls
         await page.screenshot(path=str(shots / "agent-on-call.png"))
         # Hold (a held call cannot be ended), then resume.
         await page.get_by_role("button", name="Hold").click()
@@ -153,6 +161,9 @@ async def test_progressive_call_on_the_agent_desktop_seen_live_by_the_supervisor
         await expect(row.locator(".badge")).to_have_text("Wrap-up")
         await expect(dialog.locator("#wrapup-codes")).to_contain_text("Sale")
         await expect(dialog.locator("#wrapup-codes")).to_contain_text("Answering machine detected")
+        # The countdown to the auto-disposition (the session's wrapup_remaining_s).
+        await expect(dialog.locator("#wrapup-countdown-label")).to_have_text("Auto-disposition in")
+        await expect(dialog.locator("#wrapup-contact")).to_have_text("Call with Contact 0")
         # Saving with no code chosen is refused in the page, naming the field.
         await dialog.get_by_role("button", name="Save disposition").click()
         await expect(dialog.locator("#wrapup-error")).to_contain_text("code:")

@@ -325,3 +325,18 @@ async def settle(database_url: str, campaign_id: int, n: int, within: float) -> 
     except TimeoutError:
         raise AssertionError("campaign not settled:\n" + await describe(database_url, campaign_id)) from None
     return await attempts(database_url, campaign_id)
+
+
+async def ari(pbx: PbxSim, method: str, path: str, **params: str) -> Any:
+    """A plain ARI REST request to the PBX (as a witness, or to set the scene)."""
+    headers = {"Authorization": aiohttp.encode_basic_auth(pbx.user, pbx.password)}
+    async with aiohttp.ClientSession(headers=headers) as s, s.request(method, pbx.ari_url + path,
+                                                                      params=params) as r:
+        assert r.status < 300, (method, path, r.status, await r.text())
+        return await r.json(content_type=None)
+
+
+async def bridges(pbx: PbxSim) -> list[dict[str, Any]]:
+    """Every bridge the PBX has (``GET /bridges``)."""
+    found: list[dict[str, Any]] = await ari(pbx, "GET", "/bridges")
+    return found

@@ -15,6 +15,7 @@ import pytest
 from orchestrator.commands.simulate_agents import SimStats, SimulatedAgent
 from tests.e2e.support import (
     attempts,
+    bridges,
     customer_calls,
     import_numbers,
     make_agents,
@@ -57,6 +58,10 @@ async def _settled(database_url: str, campaign_id: int, n: int) -> bool:
             and all(r["ended_at"] and r["dispositioned_at"] for r in rows))
 
 
+async def _no_leftover_bridges(pbx: PbxSim) -> bool:
+    return not [b for b in await bridges(pbx) if b["id"].endswith(":bridge") and not b["channels"]]
+
+
 @pytest.mark.timeout(150)
 async def test_sigkill_at_random_moments_never_double_dials_or_loses_attempts(
         database_url: str, pbx: PbxSim, tmp_path: Path) -> None:
@@ -86,6 +91,12 @@ async def test_sigkill_at_random_moments_never_double_dials_or_loses_attempts(
                 await wait_for(lambda: _settled(database_url, campaign.id, n), 70, interval=0.3)
             except TimeoutError:
                 raise AssertionError("not settled:\n" + await _state(database_url, campaign.id)) from None
+            # No bridge is left behind: per-call bridges go with their call, and those of
+            # calls the kills interrupted are destroyed by the restarted service.
+            try:
+                await wait_for(lambda: _no_leftover_bridges(pbx), 5, interval=0.2)
+            except TimeoutError:
+                raise AssertionError(f"bridges left: {await bridges(pbx)}") from None
         finally:
             assert await svc.terminate() == 0
     finally:

@@ -1,5 +1,5 @@
-"""Customer-first progressive (zip tone), power with abandons, AMD policies, predictive:
-end to end over sockets against pbxsim and PostgreSQL. An independent ARI observer
+"""Customer-first progressive (zip tone), power with abandons, AMD policies: end to end
+over sockets against pbxsim and PostgreSQL (predictive: test_predictive_abandons.py). An independent ARI observer
 (``subscribeAll``) witnesses playbacks and bridges."""
 
 from __future__ import annotations
@@ -177,48 +177,3 @@ async def test_amd_policies_hangup_voicemail_drop_and_pass_to_agent_with_false_p
             conn, "SELECT kind FROM attempt_events WHERE attempt_id = %s", (p["id"],))]
     assert lock["abandon_locked_until"] > datetime.now(UTC) + timedelta(hours=71)
     assert "abandoned" in kinds and "amd_false_positive" in kinds
-
-
-@pytest.mark.timeout(60)
-async def test_predictive_dials_for_its_agents_and_stops_when_none_is_logged_in(
-        database_url: str, pbx: PbxSim, tmp_path: Path) -> None:
-    campaign = await make_campaign(database_url, "pred", mode="predictive")
-    nums = [number(900 + i, (0, 1, 2, 5, 7)[i % 5]) for i in range(40)]
-    await asyncio.to_thread(import_numbers, database_url, "pred", nums, tmp_path)
-    agents = await make_agents(database_url, 2)
-    (sup,) = await make_agents(database_url, 1, prefix="sup", role="supervisor")
-    async with running_service(service_settings(database_url, pbx)) as rt:
-        api = f"http://127.0.0.1:{rt.http_port}"
-        stop = asyncio.Event()
-        sims = [asyncio.create_task(sim_agent(api, a, "pred").run(stop)) for a in agents]
-        await wait_for(lambda: _count(database_url, campaign.id, 8), 30)
-        async with ApiClient(api, sup.token) as client:
-            stats = await client.ok("GET", "/api/v1/campaigns/pred/stats")
-        stop.set()  # the agents log out
-        await asyncio.gather(*sims)
-        await wait_for(lambda: _no_live(database_url, campaign.id), 20)
-        assert rt.dialer is not None
-        dialer = rt.dialer
-
-        async def all_logged_out() -> bool:  # a logout during wrap-up waits for its end
-            return not dialer.sessions.sessions
-
-        await wait_for(all_logged_out, 10)
-        # Calls the PBX was asked for (counted at originate, not at hang-up).
-        before = (await pbx.stats())["customer_calls"]
-        attempts_before = len(await attempts(database_url, campaign.id))
-        await asyncio.sleep(1.5)
-        after = (await pbx.stats())["customer_calls"]
-    assert after == before, "dialed with no agent logged in"
-    assert len(await attempts(database_url, campaign.id)) == attempts_before
-    assert before < len(nums)
-    assert "pacing" in stats and stats["pacing"]["abandon_rate_24h"] <= 0.03 + 1e-9
-    assert stats["agents_logged_in"] == 2
-
-
-async def _count(database_url: str, campaign_id: int, n: int) -> bool:
-    return len(await attempts(database_url, campaign_id)) >= n
-
-
-async def _no_live(database_url: str, campaign_id: int) -> bool:
-    return all(r["ended_at"] for r in await attempts(database_url, campaign_id))

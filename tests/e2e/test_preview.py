@@ -103,7 +103,11 @@ async def test_preview_actions_reservation_call_and_accept_on_the_same_leg(
     assert cb["time_zone"] == "Europe/Paris" and cb["window_start"].hour in (9, 10)  # 10:30 Paris in UTC
     # Only the accepted number was dialed, and on the agent's reservation leg: one agent
     # call per preview shown (6), none extra for the customer.
-    (att,) = await attempts(database_url, campaign.id)
+    rows = await attempts(database_url, campaign.id)
+    # Disposition without dialing is in the contact's history as a 'not_dialed' attempt.
+    (nd,) = [r for r in rows if r["outcome"] == "not_dialed"]
+    assert nd["e164"] == done["disposition"] and nd["code"] == "Sale" and nd["agent_id"] == agent.id
+    (att,) = [r for r in rows if r["outcome"] != "not_dialed"]
     assert att["e164"] == done["accept"] and str(att["id"]) == attempt_id
     assert att["outcome"] == "human" and att["code"] == "Sale"
     assert [c["number"] for c in customer_calls(pbx)] == [done["accept"].lstrip("+")]

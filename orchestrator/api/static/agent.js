@@ -47,6 +47,7 @@
     who: $("#who"), stream: $("#stream"), signout: $("#signout"),
     signin: $("#signin"), campaignLogin: $("#campaign-login"), desktop: $("#desktop"),
     campaignForm: $("#campaign-form"), campaign: $("#campaign"), endpoint: $("#endpoint"),
+    campaignList: $("#campaign-list"), campaignChoices: $("#campaign-choices"),
     nailed: $("#nailed"), campaignError: $("#campaign-error"),
     badge: $("#state-badge"), reason: $("#state-reason"), stateTime: $("#state-time"),
     stateCampaign: $("#state-campaign"), stateError: $("#state-error"),
@@ -114,12 +115,15 @@
       if (value === null || value === undefined || value === "") return;
       facts.append(el("dt", {}, label), el("dd", { class: cls || null }, String(value)));
     };
-    fact("Number", t.e164 ? t.e164 + (t.description ? " (" + t.description + ")" : "") : null, "mono");
+    const num = t.number || t.e164;
+    fact("Number", num ? num + (t.description ? " (" + t.description + ")" : "") : null, "mono");
     fact("Attempts", t.attempts);
+    fact("Last outcome", t.last_outcome);
     fact("External id", c.external_id);
     fact("Postal code", c.postal_code);
     fact("Time zone", c.time_zone);
-    fact("Contact id", c.contact_id);
+    fact("Contact id", c.contact_id ?? c.id);
+    fact("Expires", c.expires_at ? fmtDateTime(c.expires_at) : null);
 
     const custom = c.custom_fields || {};
     const customKeys = Object.keys(custom);
@@ -150,7 +154,7 @@
         const n = h.attempt_no || h.n || h.number || history.length - i;
         const desc = h.target_description || h.description || t.description || "";
         body.append(el("tr", {},
-          el("th", { scope: "row" }, "Attempt " + n + (desc ? " (" + desc + ")" : "")),
+          el("th", { scope: "row" }, h.title || "Attempt " + n + (desc ? " (" + desc + ")" : "")),
           el("td", {}, fmtDateTime(h.started_at || h.at || h.created_at)),
           el("td", {}, h.outcome || "–"),
           el("td", {}, h.agent || (h.agent_id ? "agent " + h.agent_id : "–")),
@@ -263,12 +267,18 @@
       talkStart = null;
       return;
     }
-    if (s.attempt_id !== callKey) {
-      callKey = s.attempt_id;
-      talkStart = null;
-      renderContact(ui.callContact, contactForCall(s), "call");
-      ui.callNote.textContent = "";
-      showError(ui.callError, null);
+    const info = contactForCall(s);
+    // The screen pop may arrive a moment after the call (read from the ledger once the
+    // attempt is committed): render again when it does.
+    const key = s.attempt_id + (info ? "|pop" : "");
+    if (key !== callKey) {
+      if (!callKey || !callKey.startsWith(s.attempt_id)) {
+        talkStart = null;
+        ui.callNote.textContent = "";
+        showError(ui.callError, null);
+      }
+      callKey = key;
+      renderContact(ui.callContact, info, "call");
     }
     if (TALKING.has(s.state) && talkStart === null) talkStart = stateSince;
     const progress = callProgress.get(s.attempt_id);
@@ -335,9 +345,23 @@
     else ui.idleText.textContent = stateLabel(s.state) + ".";
   }
 
+  /** The campaigns this agent may log in to (its teams'), offered in the login form. */
+  async function loadCampaigns() {
+    try {
+      const out = await api("GET", base() + "/campaigns");
+      const list = (out.campaigns || []).filter((c) => c.status === "running" || c.status === "paused");
+      ui.campaignList.replaceChildren(...list.map((c) => el("option", { value: c.name }, c.name + " (" + c.mode.replace(/_/g, " ") + ")")));
+      ui.campaignChoices.hidden = list.length === 0;
+      ui.campaignChoices.textContent = list.length ? "Your campaigns: " + list.map((c) => c.name).join(", ") : "";
+    } catch (_) {
+      ui.campaignChoices.hidden = true;  // typing the name still works
+    }
+  }
+
   function render(s) {
     session = s;
     if (s.state === "logged_out") {
+      if (lastState !== "logged_out") loadCampaigns();
       ui.desktop.hidden = true;
       ui.campaignLogin.hidden = false;
       if (ui.wrapup.open) ui.wrapup.close();

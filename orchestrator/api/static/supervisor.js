@@ -123,6 +123,7 @@
     ui.calls.replaceChildren(...rows.map((c) => el("tr", { dataset: { attempt: c.attempt_id }, class: c.endedAt ? "ended" : null },
       el("th", { scope: "row", class: "mono small" }, c.attempt_id.slice(0, 8)),
       el("td", {}, campaignName(c.campaign_id)),
+      el("td", { class: "mono small" }, c.number || "–"),
       el("td", {}, (CALL_STATE_LABELS[c.state] || c.state) + (c.outcome ? " · " + c.outcome : "")),
       el("td", {}, c.agent_id ? agentName(c.agent_id) : "–"),
       el("td", { class: "mono", dataset: { start: c.start } }, fmtDuration(((c.endedAt || now) - c.start) / 1000)))));
@@ -317,6 +318,29 @@
     renderCampaigns();
   }
 
+  /** GET /api/v1/calls: every live call (numbers masked by the server when the campaign
+   * masks them), also those placed by another instance. */
+  async function loadCalls() {
+    try {
+      const out = await api("GET", "/api/v1/calls");
+      const live = new Set();
+      for (const r of out.calls || []) {
+        live.add(r.attempt_id);
+        const c = calls.get(r.attempt_id) || { attempt_id: r.attempt_id, start: Date.parse(r.started_at) || Date.now() };
+        c.campaign_id = r.campaign_id;
+        c.number = r.number;
+        if (!c.state) c.state = r.state;
+        if (r.agent_id) c.agent_id = r.agent_id;
+        if (r.agent) names.set(r.agent_id, names.get(r.agent_id) || r.agent);
+        calls.set(r.attempt_id, c);
+      }
+      for (const [id, c] of calls) if (!c.endedAt && !live.has(id) && Date.now() - c.start > 5000) calls.delete(id);
+    } catch (err) {
+      if (err.status === 401) return signOut("Your token is no longer valid: " + err.message);
+    }
+    renderCalls();
+  }
+
   async function loadCampaigns() {
     try {
       const out = await api("GET", "/api/v1/campaigns");
@@ -332,7 +356,7 @@
   function soonStats() {
     // Several events in a burst cost one read.
     if (statsTimer) return;
-    statsTimer = setTimeout(() => { statsTimer = null; loadStats(); }, 300);
+    statsTimer = setTimeout(() => { statsTimer = null; loadStats(); loadCalls(); }, 300);
   }
 
   function onEvent(e) {
@@ -341,6 +365,7 @@
       case "hello":
         loadCampaigns();
         loadStats();
+        loadCalls();
         break;
       case "agent.state": {
         const known = agents.has(d.agent_id);
@@ -439,6 +464,7 @@
 
   setInterval(tick, 1000);
   setInterval(() => { if (me) loadStats(); }, 5000);
+  setInterval(() => { if (me) loadCalls(); }, 5000);
   setInterval(() => { if (me) loadCampaigns(); }, 30000);
   setInterval(() => { if (me) renderCalls(); }, 2000);
 })();

@@ -1,0 +1,133 @@
+"""Screen pops: the contact of a call offered or connected to an agent, as the agent's
+session and its WebSocket events carry it (MISSION D), with masking enforced here.
+
+A card is read from the ledger by the consumer that needs it (an agent actor publishing
+its state, an HTTP request, a prefetch task started when a call is assigned), never by
+the ARI socket reader. Cards are cached per attempt while the call and its wrap-up last.
+
+Masking (MISSION E): when the campaign has ``masking`` on, every number leaving the server
+for a page is reduced to its last 4 digits. Numbers in full never reach an agent's page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from orchestrator.ledger import screen_pop as screen_pop_ledger
+from orchestrator.ledger.attempts import AttemptHistoryEntry
+from orchestrator.ledger.campaigns import OUTCOME_LABELS
+
+if TYPE_CHECKING:
+    from orchestrator.dialer.dialer import Dialer
+
+log = structlog.get_logger("orchestrator.dialer.screen_pops")
+
+MASK = "****"
+CACHE_SIZE = 2000
+
+
+def mask_number(e164: str) -> str:
+    """Only the last 4 digits: ``+33612345678`` -> ``****5678``."""
+    digits = "".join(ch for ch in e164 if ch.isdigit())
+    return MASK + digits[-4:]
+
+
+def shown_number(e164: str, masking: bool) -> str:
+    return mask_number(e164) if masking else e164
+
+
+def _iso(v: datetime | None) -> str | None:
+    return v.isoformat() if v is not None else None
+
+
+def history_json(history: list[AttemptHistoryEntry]) -> list[dict[str, Any]]:
+    """A contact's attempt report: "Attempt N (Mobile)", when, outcome, agent, disposition."""
+    return [{
+        "title": h.title, "attempt_no": h.attempt_number,
+        "target_description": h.target_description or "Phone",
+        "at": _iso(h.created_at), "started_at": _iso(h.created_at),
+        "outcome": OUTCOME_LABELS.get(h.outcome, h.outcome) if h.outcome else None,
+        "agent": h.agent, "disposition": h.disposition,
+    } for h in history]
+
+
+def card_json(card: screen_pop_ledger.CallCard) -> dict[str, Any]:
+    """The screen pop as the pages read it (agent.js: contact, target, history)."""
+    c, t = card.contact, card.target
+    number = shown_number(card.e164 or t.e164, card.masking)
+    return {
+        "attempt_id": str(card.attempt_id) if card.attempt_id else None,
+        "campaign_id": card.campaign_id,
+        "contact": {
+            "id": c.id, "contact_id": c.id, "external_id": c.external_id,
+            "first_name": c.first_name, "last_name": c.last_name, "postal_code": c.postal_code,
+            "time_zone": c.time_zone, "custom_fields": c.custom_fields,
+            "expires_at": _iso(c.expires_at),
+        },
+        "target": {
+            "id": t.id, "target_id": t.id, "description": t.description,
+            "number": number, "e164": number, "masked": card.masking,
+            "attempts": f"{t.attempts_made}/{t.max_attempts}", "last_outcome": t.last_outcome,
+        },
+        "history": history_json(card.history),
+    }
+
+
+class ScreenPops:
+    """Cards of calls, loaded once per attempt (shared by every reader)."""
+
+    def __init__(self, dialer: Dialer) -> None:
+        self.d = dialer
+        self._cards: OrderedDict[str, asyncio.Future[dict[str, Any] | None]] = OrderedDict()
+
+    def prefetch(self, attempt_id: str) -> None:
+        """Start loading a call's card now (it is being offered to an agent)."""
+        if attempt_id not in self._cards and self.d.running:
+            self._start(attempt_id)
+
+    async def _load(self, attempt_id: str) -> dict[str, Any] | None:
+        try:
+            async with self.d.pool.connection() as conn:
+                card = await screen_pop_ledger.attempt_card(conn, attempt_id)
+        except Exception as exc:
+            log.warning("screen_pop.load_failed", attempt=attempt_id, error=str(exc))
+            return None
+        return card_json(card) if card is not None else None
+
+    def _start(self, attempt_id: str) -> asyncio.Future[dict[str, Any] | None]:
+        fut: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        self._cards[attempt_id] = fut
+        while len(self._cards) > CACHE_SIZE:
+            self._cards.popitem(last=False)
+
+        async def load() -> None:
+            result = await self._load(attempt_id)
+            if result is None and self._cards.get(attempt_id) is fut:
+                # Not written yet (an agent reserved before the write-ahead commits) or a
+                # database hiccup: the next reader tries again.
+                del self._cards[attempt_id]
+            if not fut.done():
+                fut.set_result(result)
+
+        self.d.spawn(load(), name=f"screen-pop-{attempt_id[:8]}")
+        return fut
+
+    async def get(self, attempt_id: str) -> dict[str, Any] | None:
+        """The call's card (None when the attempt does not exist)."""
+        fut = self._cards.get(attempt_id)
+        if fut is None:
+            if not self.d.running:  # starting or stopped: read it once, uncached
+                return await self._load(attempt_id)
+            fut = self._start(attempt_id)
+        else:
+            self._cards.move_to_end(attempt_id)
+        return await asyncio.shield(fut)
+
+    def forget(self, attempt_id: str) -> None:
+        """The call is settled (dispositioned): its card is no longer shown."""
+        self._cards.pop(attempt_id, None)
