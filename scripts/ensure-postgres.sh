@@ -22,7 +22,7 @@ for _ in $(seq 1 30); do
 done
 pg_isready -h 127.0.0.1 -p 5432
 # Local trust auth for user postgres over TCP loopback, as on the dev machines.
-if ! psql -h 127.0.0.1 -U postgres -c 'select 1' >/dev/null 2>&1; then
+if ! psql -w -h 127.0.0.1 -U postgres -c 'select 1' >/dev/null 2>&1; then
   hba=/etc/postgresql/$ver/main/pg_hba.conf
   sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba"
   pg_ctlcluster --skip-systemctl-redirect "$ver" main reload
