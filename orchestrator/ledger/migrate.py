@@ -7,6 +7,7 @@ serialises them, and each re-reads the applied set after taking it.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +35,15 @@ class Migration:
 
 
 def sql_dir() -> Path:
-    """The migrations folder: the package's copy when installed, else the repository's sql/."""
-    packaged = Path(__file__).resolve().parent / "sql"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "sql"
+    """The migrations folder: $ORCH_SQL_DIR, else the repository's sql/ (a source checkout or
+    an editable install), else ./sql."""
+    override = os.environ.get("ORCH_SQL_DIR")
+    if override:
+        return Path(override)
+    repo = Path(__file__).resolve().parents[2] / "sql"
+    if repo.is_dir():
+        return repo
+    return Path.cwd() / "sql"
 
 
 def load_migrations(folder: Path | None = None) -> list[Migration]:
