@@ -48,6 +48,8 @@ def sql_dir() -> Path:
 
 def load_migrations(folder: Path | None = None) -> list[Migration]:
     folder = folder or sql_dir()
+    if not folder.is_dir() or not any(folder.glob("*.sql")):
+        raise MigrationError(f"no migration files in {folder} (set ORCH_SQL_DIR to the sql/ folder)")
     found: list[Migration] = []
     for path in sorted(folder.glob("*.sql")):
         match = _NAME.match(path.name)

@@ -67,3 +67,8 @@ def test_badly_named_file_is_named_in_the_error(tmp_path: Path) -> None:
     (tmp_path / "init.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match="init.sql"):
         load_migrations(tmp_path)
+
+
+def test_missing_migrations_folder_is_an_error_not_an_empty_schema(tmp_path: Path) -> None:
+    with pytest.raises(MigrationError, match="no migration files"):
+        load_migrations(tmp_path / "nowhere")
