@@ -532,6 +532,9 @@ class CampaignPacer(_Observer):
         self._z = _norm_ppf(0.02)
         self._w24 = _Window(_DAY, 60.0)
         self._w30 = _Window(_MONTH, 3600.0)
+        # humans handed on by AMD in the 24 h window (answered = humans): the live share
+        # of answered calls must be measured over the same window as the budget
+        self._h24 = _Window(_DAY, 60.0)
         self._humans_seen = 0.0
         self._last_dial_level = 0.0
         self._target = abandon_cap
@@ -570,6 +573,7 @@ class CampaignPacer(_Observer):
         if live:
             self._live_delay.add(since_dial)
             self._humans_seen += 1.0
+            self._h24.add(now, 1.0, 0.0)
             if self.fp_rate:
                 # For every human AMD let through, fp / (1 - fp) more were
                 # classed as machines and hung up on: book that estimate as
@@ -651,7 +655,7 @@ class CampaignPacer(_Observer):
             # estimated false positives per handed-on human eat into the budget;
             # convert the per-answered-call target into a per-live-answer one
             w = self._w24
-            humans = max(self._humans_seen, 1.0)
+            humans = max(self._h24.answered, 1.0)
             live_share = min(1.0, humans / w.answered) if w.answered > 0 else 0.5
             target = target / max(live_share, 0.05) - self._fp_per_human()
         self._target = max(0.0, min(target, 0.5))
@@ -847,6 +851,7 @@ class CampaignPacer(_Observer):
     # ------------------------------------------------------------- dashboard
 
     def _roll(self, now: float) -> None:
+        self._h24.roll(now)
         if self._w24.roll(now) | self._w30.roll(now):
             self._target_dirty = True
 
@@ -885,6 +890,7 @@ class CampaignPacer(_Observer):
             "answer_gap": self._answer_gap,
             "w24": [list(b) for b in self._w24.buckets],
             "w30": [list(b) for b in self._w30.buckets],
+            "h24": [list(b) for b in self._h24.buckets],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -908,8 +914,11 @@ class CampaignPacer(_Observer):
             self._theta = float(state["theta"])
             self._answer_gap = float(state["answer_gap"])
             self._z = _norm_ppf(_sigmoid(self._theta))
-            for key, win in (("w24", self._w24), ("w30", self._w30)):
-                win.buckets = deque([float(b[0]), float(b[1]), float(b[2])] for b in state[key])
+            # "h24" came later: a snapshot without it starts the count empty
+            windows = (("w24", self._w24), ("w30", self._w30), ("h24", self._h24))
+            for key, win in windows:
+                rows = state.get(key, []) if key == "h24" else state[key]
+                win.buckets = deque([float(b[0]), float(b[1]), float(b[2])] for b in rows)
                 win.answered = sum(b[1] for b in win.buckets)
                 win.abandoned = sum(b[2] for b in win.buckets)
         except (KeyError, IndexError, TypeError) as exc:

@@ -246,3 +246,33 @@ def test_vicidial_emulation_raises_level_when_agents_wait_and_cuts_on_drops() ->
         v.lines_to_dial(float(t), floor(ready=0, talking=(0.0,) * 20, waiting=1))
     assert v.dial_level < high
     assert v.dial_level >= 1.0
+
+
+def _amd_traffic(p: CampaignPacer, t: float, n: int) -> None:
+    for i in range(n):
+        p.observe_outcome(t + i, "human", 9.0)
+        p.observe_connect(t + i, 0.0)
+        p.observe_outcome(t + i, "machine", 11.0)
+
+
+def test_amd_live_share_counts_only_the_24h_window_across_days() -> None:
+    # A campaign that ran long ago (out of both windows) must not change today's
+    # per-live-answer target: it depends on today's humans only. Counting humans
+    # since the start made the live share read 1.0 from the second day on, so the
+    # booked false-positive estimate stopped using up the abandon budget.
+    old = CampaignPacer(amd=True, amd_false_positive_rate=0.01)
+    _amd_traffic(old, 0.0, 300)
+    restored = CampaignPacer(amd=True, amd_false_positive_rate=0.01)
+    restored.restore(json.loads(json.dumps(old.snapshot())))
+    fresh = CampaignPacer(amd=True, amd_false_positive_rate=0.01)
+    today = 31 * DAY
+    for p in (restored, fresh):
+        _amd_traffic(p, today, 500)
+    a, b = restored.stats(today + 60.0), fresh.stats(today + 60.0)
+    assert a.answered_24h == b.answered_24h == pytest.approx(1000)
+    assert 0.05 < a.target_rate < 0.5
+    assert a.target_rate == pytest.approx(b.target_rate)
+    # an older snapshot without the humans window still loads
+    state = old.snapshot()
+    del state["h24"]
+    CampaignPacer(amd=True).restore(state)
