@@ -715,6 +715,12 @@ async def undispositioned_of_dead_owners(
 # ------------------------------------------------------------------ history
 
 
+def attempt_title(attempt_number: int, description: str, position: int) -> str:
+    """ "Attempt N (Mobile)": the one title of an attempt, in `contacts show` and the screen pop.
+    A target without a description is named by its position ("Phone 2")."""
+    return f"Attempt {attempt_number} ({description or f'Phone {position}'})"
+
+
 @dataclass(frozen=True)
 class AttemptHistoryEntry:
     """One line of a contact's attempt report: "Attempt N (TargetDescription)"."""
@@ -729,18 +735,18 @@ class AttemptHistoryEntry:
     """The agent's display name."""
     disposition: str | None
     note: str | None
+    target_position: int = 1
 
     @property
     def title(self) -> str:
-        desc = self.target_description or "Phone"
-        return f"Attempt {self.attempt_number} ({desc})"
+        return attempt_title(self.attempt_number, self.target_description, self.target_position)
 
 
 async def contact_history(conn: AsyncConn, contact_id: int) -> list[AttemptHistoryEntry]:
     """Every attempt of a contact, newest first."""
     rows = await fetch_all(
         conn,
-        """SELECT a.id, a.attempt_number, t.description, a.e164, a.created_at, a.outcome,
+        """SELECT a.id, a.attempt_number, t.description, t.position, a.e164, a.created_at, a.outcome,
                   ag.display_name AS agent, w.label AS disposition, a.disposition_note
              FROM attempts a JOIN targets t ON t.id = a.target_id
              LEFT JOIN agents ag ON ag.id = a.agent_id
@@ -750,13 +756,15 @@ async def contact_history(conn: AsyncConn, contact_id: int) -> list[AttemptHisto
     )
     return [
         AttemptHistoryEntry(r["id"], r["attempt_number"], r["description"], r["e164"], r["created_at"],
-                            r["outcome"], r["agent"], r["disposition"], r["disposition_note"])
+                            r["outcome"], r["agent"], r["disposition"], r["disposition_note"],
+                            r["position"])
         for r in rows
     ]
 
 
 __all__ = [
     "AUTO_CODES", "ONCE_KINDS", "OUTCOMES", "Attempt", "AttemptError", "AttemptHistoryEntry",
+    "attempt_title",
     "AttemptNotFound", "DispositionResult", "ReconcileResult", "adopt_attempt", "auto_disposition",
     "contact_history", "disposition_without_dialing", "end_attempt", "get_attempt", "heartbeat", "live_attempts", "mark_abandoned",
     "mark_answered", "mark_bridged", "mark_originated", "mark_ringing", "orphaned_attempts",

@@ -20,6 +20,7 @@ from orchestrator.core.rules import (
     evaluate,
 )
 from orchestrator.ledger import campaigns
+from orchestrator.ledger.attempts import attempt_title
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,11 @@ class AttemptView:
     agent: str | None
     disposition: str | None
     note: str | None
+    target_position: int = 1
 
     @property
     def title(self) -> str:
-        return f"Attempt {self.attempt_number} ({self.target_label})"
+        return attempt_title(self.attempt_number, self.target_label, self.target_position)
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,7 @@ def contact_view(conn: psycopg.Connection[Any], contact_id: int, now: datetime) 
         AttemptView(
             attempt_number=a["attempt_number"],
             target_label=a["description"] or f"Phone {a['position']}",
+            target_position=a["position"],
             e164=a["e164"],
             at=a["created_at"],
             state=a["state"],
