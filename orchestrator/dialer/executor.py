@@ -104,15 +104,24 @@ class CommandExecutor:
             return
         actor.post(ev.OriginateAccepted(channel_id))
 
+    async def _register_dial(self, channel_id: str, actor: Actor) -> str | None:
+        """Route the new channel's events to its actor; refuse the dial (None) while the ARI
+        WebSocket is down: Asterisk would answer 200 and drop the answered customer."""
+        d = self.d
+        wid = wire_id(channel_id)
+        d.directory.register(wid, actor, core_id=channel_id)
+        if not await self._wait_connected():
+            d.metrics.originate_errors.labels(actor.context.get("campaign_name", ""), "ari_down").inc()
+            actor.post(ev.OriginateRefused(channel_id, 503, "ARI WebSocket not connected"))
+            return None
+        return wid
+
     async def do_Originate(self, cmd: c.Originate, actor: Actor) -> None:
         d = self.d
-        wid = wire_id(cmd.channel_id)
-        d.directory.register(wid, actor, core_id=cmd.channel_id)
-        campaign = actor.context.get("campaign_name", "")
-        if not await self._wait_connected():
-            d.metrics.originate_errors.labels(campaign, "ari_down").inc()
-            actor.post(ev.OriginateRefused(cmd.channel_id, 503, "ARI WebSocket not connected"))
+        wid = await self._register_dial(cmd.channel_id, actor)
+        if wid is None:
             return
+        campaign = actor.context.get("campaign_name", "")
         customer = cmd.attempt_id is not None and cmd.channel_id == cmd.attempt_id
         variables = dict(cmd.variables)
         # With AMD our channel runs [dialer-amd] (AMD() then Stasis(app, amd, STATUS, CAUSE))
@@ -157,13 +166,10 @@ class CommandExecutor:
 
     async def do_CreateAndDial(self, cmd: c.CreateAndDial, actor: Actor) -> None:
         d = self.d
-        wid = wire_id(cmd.channel_id)
-        d.directory.register(wid, actor, core_id=cmd.channel_id)
-        campaign = actor.context.get("campaign_name", "")
-        if not await self._wait_connected():
-            d.metrics.originate_errors.labels(campaign, "ari_down").inc()
-            actor.post(ev.OriginateRefused(cmd.channel_id, 503, "ARI WebSocket not connected"))
+        wid = await self._register_dial(cmd.channel_id, actor)
+        if wid is None:
             return
+        campaign = actor.context.get("campaign_name", "")
         try:
             await d.ari.create_channel(wid, cmd.endpoint, app=d.ari.config.app,
                                        app_args=("customer", cmd.attempt_id or cmd.channel_id),
