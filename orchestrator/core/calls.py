@@ -756,7 +756,8 @@ class CallMachine:
         ]
 
     def _on_agent_leg_answered(self, now: datetime) -> list[Command]:
-        assert self.agent is not None
+        if self.agent is None:
+            return []  # late answer of a leg the call already let go (leg lost, RONA)
         if self.agent_leg_up or self.state not in (CallState.AGENT_DIALING, CallState.CONNECTING):
             return []
         self.agent_leg_up = True

@@ -845,3 +845,20 @@ CallWorld.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_call_world = CallWorld.TestCase
+
+
+def test_late_answer_of_a_lost_agent_leg_is_ignored() -> None:
+    # Found by the CallWorld state machine: AMD call answered, agent assigned and its
+    # per-call leg originated, the leg is lost, then the leg's answer arrives late.
+    world = CallWorld()
+    world.begin(flow="amd")
+    world.answer(dt=0.0, which=0)
+    world.fire_earliest_timer()
+    world.assign_agent(dt=0.0, nailed=False)
+    world.wire(cause=0, dt=0.0, kind="accepted", which=0)
+    world.fire_earliest_timer()
+    world.agent_action(dt=0.0, kind="leg_lost")
+    world.answer(dt=0.0, which=1)
+    world.one_outcome_per_attempt()
+    world.agents_told_once()
+    world.teardown()
