@@ -49,6 +49,11 @@ async def _new_page(browser: Any, errors: list[str]) -> Page:
     return page
 
 
+async def _close(*pages: Page) -> None:
+    for page in pages:
+        await page.context.close()
+
+
 async def _sign_in(page: Page, token: str) -> None:
     await page.get_by_label("Access token").fill(token)
     await page.get_by_role("button", name="Sign in").click()
@@ -201,6 +206,9 @@ async def test_progressive_call_on_the_agent_desktop_seen_live_by_the_supervisor
         await page.get_by_role("button", name="Log out").click()
         await expect(page.get_by_role("heading", name="Log in to a campaign")).to_be_visible()
         await expect(row).to_have_count(0)
+        # Close the pages while the service still runs: a page left open would try to
+        # reconnect its event stream to the stopped service and log that as an error.
+        await _close(sup, page)
     assert not errors, errors
 
 
@@ -264,6 +272,7 @@ async def test_preview_card_hides_skip_refuses_a_bad_reschedule_and_accept_dials
         await expect(page.locator("#wrapup")).to_be_hidden()
         await expect(call).to_be_hidden()
         await expect(page.locator("#idle")).to_contain_text("waiting for your next contact")
+        await _close(page)
     # Accept dialed the previewed number, once.
     assert [c["number"] for c in customer_calls(pbx)] == [number(40, 1).lstrip("+")]
     assert not errors, errors
