@@ -38,6 +38,8 @@ class Scenario:
     """No-answer timeout: ring time beyond it makes the call a no-answer."""
     stress: Stress = "none"
     seed: int = 0
+    day: int = 0
+    """Day of a multi-day run (0 = the first): each day meets fresh leads."""
     hours: float = 8.0
     grace: float = 2.0
     talk_mean: float = 180.0
@@ -55,6 +57,11 @@ class Scenario:
     pause_share: float = 0.10
     """Pauses day: long-run share of agent time on pause."""
     pause_mean: float = 600.0
+    machine_handle_min: float = 6.0
+    machine_handle_max: float = 18.0
+    """AMD day: an agent handed a machine verdict hears the greeting and clicks
+    Answering machine after uniform 6-18 s (then 2 s to disposition)."""
+    machine_wrap: float = 2.0
     cap: float = 0.03
 
     @property
@@ -88,7 +95,9 @@ class LeadStream:
     __slots__ = ("_rng", "_sc", "leads", "_p")
 
     def __init__(self, sc: Scenario) -> None:
-        self._rng = random.Random(f"leads:{sc.seed}")
+        # day 0 keeps the single-day stream, so one-day results do not move
+        tag = f"leads:{sc.seed}" if sc.day == 0 else f"leads:{sc.seed}:day{sc.day}"
+        self._rng = random.Random(tag)
         self._sc = sc
         self.leads: list[tuple[float, ...]] = []
         self._p = (
@@ -134,7 +143,8 @@ def pause_schedule(sc: Scenario, agent: int) -> list[tuple[float, float]]:
     """
     if sc.stress != "pauses":
         return []
-    r = random.Random(f"pauses:{sc.seed}:{agent}")
+    tag = f"pauses:{sc.seed}:{agent}" if sc.day == 0 else f"pauses:{sc.seed}:{agent}:day{sc.day}"
+    r = random.Random(tag)
     share = sc.pause_share
     # share = D / (1/rate + D)  ->  rate = share / ((1 - share) * D); the busy
     # stretch before a pause starts is negligible next to 1/rate.

@@ -13,32 +13,38 @@ from orchestrator.core.pacing import (
 
 from .model import Scenario
 
-POLICIES = ("progressive", "power", "vicidial", "ours", "oracle")
+POLICIES = ("progressive", "power", "vicidial", "ours", "oracle", "oracle+")
 POWER_LINES_PER_AGENT = 2.0
 
 
 class OraclePolicy(CampaignPacer):
     """Our planner, given what no real dialer knows.
 
-    It is told the exact moment every busy or paused agent will be ready
-    (talk end + wrap-up, or the end of its pause), and the true answer rate at
-    every moment; it skips the progressive warm-up. Lead outcomes stay
-    unknown to it (they are random per call), so it still plans in
-    expectation and keeps the same abandon-budget feedback as ours.
+    ``oracle`` (the issue's definition) is told the exact moment every busy or
+    paused agent will be ready (talk end + wrap-up, or the end of its pause)
+    and otherwise learns like ours. ``oracle+`` is also told the true answer
+    rate at every moment and skips the progressive warm-up. Lead outcomes stay
+    unknown to both (they are random per call), so they still plan in
+    expectation and keep the same abandon-budget feedback as ours.
     """
 
     name = "oracle"
 
-    def __init__(self, sc: Scenario, free_at: dict[int, float]) -> None:
+    def __init__(self, sc: Scenario, free_at: dict[int, float], omniscient: bool = False) -> None:
         super().__init__(abandon_cap=sc.cap, amd=sc.amd, grace=sc.grace)
+        self._omniscient = omniscient
+        if omniscient:
+            self.name = "oracle+"
         self._sc = sc
         self._free_at = free_at
         self._now = 0.0
 
     def _warm(self) -> bool:
-        return True
+        return True if self._omniscient else super()._warm()
 
     def _plan_rate(self) -> float:
+        if not self._omniscient:
+            return super()._plan_rate()
         p = self._sc.answer_rate_at(self._now)
         if self._sc.amd:
             p *= 1.0 - self._sc.amd_false_positive
@@ -71,8 +77,8 @@ def make_policy(name: str, sc: Scenario, free_at: dict[int, float] | None = None
         return VicidialAdaptTapered(abandon_cap=sc.cap, shift_seconds=sc.seconds)
     if name == "ours":
         return CampaignPacer(abandon_cap=sc.cap, amd=sc.amd, grace=sc.grace)
-    if name == "oracle":
+    if name in ("oracle", "oracle+"):
         if free_at is None:
             raise ValueError("the oracle needs the simulator's free_at map")
-        return OraclePolicy(sc, free_at)
+        return OraclePolicy(sc, free_at, omniscient=name == "oracle+")
     raise ValueError(f"unknown policy {name!r}; choose from {', '.join(POLICIES)}")

@@ -16,11 +16,16 @@ from typing import Any
 from .model import Scenario, progressive_analytic
 from .policies import POLICIES
 from .report import write_report
-from .sim import DayResult, run_day, summarize
+from .sim import DayResult, run_day, run_days, summarize, worst_rolling_window
 
 STRESSES = ("answer_drop", "pauses", "amd")
 # relative CPU cost per agent-day, to start the longest jobs first
-_COST = {"progressive": 1.0, "power": 1.0, "vicidial": 1.2, "ours": 6.0, "oracle": 6.0}
+_COST = {"progressive": 1.0, "power": 1.0, "vicidial": 1.2, "ours": 6.0, "oracle": 6.0, "oracle+": 6.0}
+#: policies of the main grid; "oracle+" (also told the answer rate) runs on the headline cells only
+GRID_POLICIES = ("progressive", "power", "vicidial", "ours", "oracle")
+#: multi-day runs: consecutive days with the pacer carried over each night
+MULTI_DAY_POLICIES = ("progressive", "ours", "oracle")
+MULTI_DAY_STRESSES = ("none", "amd")
 
 
 def build_grid(
@@ -41,9 +46,11 @@ def build_grid(
     return [c.with_(seed=s) for c in cells for s in range(seeds)]
 
 
-def _job(args: tuple[Scenario, str, bool]) -> DayResult:
-    sc, pol, series = args
-    return run_day(sc, pol, record_series=series)
+def _job(args: tuple[Scenario, str, bool, int]) -> list[DayResult]:
+    sc, pol, series, days = args
+    if days > 1:
+        return run_days(sc, pol, days)
+    return [run_day(sc, pol, record_series=series)]
 
 
 def cell_key(sc: Scenario) -> tuple[int, float, float, str]:
@@ -65,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--answer-rates", type=str, default=None, help="comma list, e.g. 0.2,0.3")
     ap.add_argument("--timeouts", type=str, default=None, help="comma list, e.g. 15,26")
     ap.add_argument("--no-stress", action="store_true", help="skip the stress days")
-    ap.add_argument("--policies", type=str, default=",".join(POLICIES))
+    ap.add_argument("--policies", type=str, default=",".join(GRID_POLICIES))
+    ap.add_argument("--days", type=int, default=None, help="days per multi-day run (default 3, 0 = none)")
+    ap.add_argument(
+        "--multi-day-agents", type=str, default=None, help="team sizes of the multi-day runs (default 5,20,100)"
+    )
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
     ap.add_argument("--no-plots", action="store_true", help="skip the matplotlib plots")
@@ -73,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         "--report-only",
         action="store_true",
         help="rewrite the report from the last run's bench/out/pacing.json",
+    )
+    ap.add_argument(
+        "--multi-day-only",
+        action="store_true",
+        help="rerun only the multi-day runs and update the last full run's bench/out/pacing.json",
     )
     a = ap.parse_args(argv)
     if a.report_only:
@@ -86,9 +102,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
 
     if a.quick:
-        agents, rates, timeouts, seeds = [5, 20, 100], [0.3], [26.0], 1
+        agents, rates, timeouts, seeds, n_days = [5, 20, 100], [0.3], [26.0], 1, 2
+        md_agents = [5, 20]
     else:
-        agents, rates, timeouts, seeds = [5, 20, 100, 200], [0.2, 0.3, 0.35], [15.0, 26.0], 20
+        agents, rates, timeouts, seeds, n_days = [5, 20, 100, 200], [0.2, 0.3, 0.35], [15.0, 26.0], 20, 3
+        md_agents = [5, 20, 100]
+    if a.days is not None:
+        n_days = a.days
+    if a.multi_day_agents:
+        md_agents = [int(x) for x in floats(a.multi_day_agents)]
     if a.agents:
         agents = [int(x) for x in floats(a.agents)]
     if a.answer_rates:
@@ -108,11 +130,29 @@ def main(argv: list[str] | None = None) -> int:
     grid = build_grid(agents, rates, timeouts, stresses, seeds)
     series_agents = max((n for n in agents if n <= 100), default=agents[0])
     jobs = [
-        (sc, pol, sc.seed == 0 and sc.agents == series_agents and sc.stress != "none")
+        (sc, pol, sc.seed == 0 and sc.agents == series_agents and sc.stress != "none", 1)
         for sc in grid
         for pol in policies
     ]
-    jobs.sort(key=lambda j: -j[0].agents * _COST.get(j[1], 1.0))
+    if "oracle" in policies:
+        jobs += [
+            (sc, "oracle+", False, 1)
+            for sc in grid
+            if sc.stress == "none" and sc.answer_rate == 0.3 and sc.timeout == 26.0
+        ]
+    md_policies = [p for p in MULTI_DAY_POLICIES if p in policies]
+    if n_days > 1:
+        jobs += [
+            (Scenario(agents=n, answer_rate=0.3, timeout=26.0, stress=st, seed=s), pol, False, n_days)  # type: ignore[arg-type]
+            for n in md_agents
+            for st in MULTI_DAY_STRESSES
+            if st == "none" or not a.no_stress
+            for pol in md_policies
+            for s in range(seeds)
+        ]
+    if a.multi_day_only:
+        jobs = [j for j in jobs if j[3] > 1]
+    jobs.sort(key=lambda j: -j[0].agents * j[3] * _COST.get(j[1], 1.0))
     print(
         f"pacing bench: {len(grid)} days x {len(policies)} policies = {len(jobs)} runs "
         f"on {a.workers} worker(s)",
@@ -120,15 +160,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     t0 = time.monotonic()
     results: list[DayResult] = []
+    runs: list[list[DayResult]] = []  # the multi-day runs, each a list of consecutive days
     if a.workers > 1:
         with mp.get_context("fork").Pool(a.workers) as pool:
-            for i, r in enumerate(pool.imap_unordered(_job, jobs, chunksize=1), 1):
-                results.append(r)
+            for i, days_run in enumerate(pool.imap_unordered(_job, jobs, chunksize=1), 1):
+                (runs.append(days_run) if len(days_run) > 1 else results.extend(days_run))
                 if i % 100 == 0:
                     print(f"  {i}/{len(jobs)} runs, {time.monotonic() - t0:.0f} s", file=sys.stderr)
     else:
-        results = [_job(j) for j in jobs]
+        for j in jobs:
+            days_run = _job(j)
+            (runs.append(days_run) if len(days_run) > 1 else results.extend(days_run))
     wall = time.monotonic() - t0
+    if a.multi_day_only:
+        return _update_multi_day(a.out, _summarize_runs(runs), wall, plots=not a.no_plots)
     day_cpu = time_one_day(100, "ours") if "ours" in policies else float("nan")
 
     cells: dict[tuple[Any, ...], dict[str, list[DayResult]]] = defaultdict(lambda: defaultdict(list))
@@ -163,22 +208,61 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": wall,
         "day_cpu_seconds_100_agents_ours": day_cpu,
         "series_agents": series_agents,
+        "days": n_days,
+        "multi_day_agents": md_agents if n_days > 1 else [],
         "scenario_defaults": asdict(Scenario()),
     }
+    multi_day = _summarize_runs(runs)
     a.out.mkdir(parents=True, exist_ok=True)
     raw = Path("bench/out")
     raw.mkdir(parents=True, exist_ok=True)
     # the quick grid must not overwrite the full run's data (--report-only reads it)
     (raw / ("pacing-quick.json" if a.quick else "pacing.json")).write_text(
-        json.dumps({"meta": meta, "summary": summary, "series": series}, indent=1)
+        json.dumps({"meta": meta, "summary": summary, "series": series, "multi_day": multi_day}, indent=1)
     )
-    write_report(a.out, meta, summary, series, plots=not a.no_plots)
+    write_report(a.out, meta, summary, series, multi_day, plots=not a.no_plots)
     print(
         f"done in {wall:.0f} s wall; one 8-hour day of 100 agents (ours): {day_cpu:.2f} s CPU; "
         f"report in {a.out / 'pacing.md'}",
         file=sys.stderr,
     )
     return 0
+
+
+def _summarize_runs(runs: list[list[DayResult]]) -> list[dict[str, Any]]:
+    """Per (agents, stress, policy): pooled metrics over every day of every run,
+    the worst single day, the worst day after the first, the worst 24 h window."""
+    groups: dict[tuple[int, str, str], list[list[DayResult]]] = defaultdict(list)
+    for run in runs:
+        sc = run[0].scenario
+        groups[(sc.agents, sc.stress, run[0].policy)].append(run)
+    out: list[dict[str, Any]] = []
+    for (n, stress, pol), group in sorted(groups.items()):
+        days = [d for run in group for d in run]
+        later = [d.abandon_rate for d in days if d.scenario.day > 0]
+        out.append({
+            "agents": n,
+            "stress": stress,
+            "policy": pol,
+            "runs": len(group),
+            "days_per_run": len(group[0]),
+            **summarize(days),
+            "abandon_max_later_day": max(later) if later else 0.0,
+            "abandon_max_window": max(worst_rolling_window(run) for run in group),
+        })
+    return out
+
+
+def _update_multi_day(out: Path, multi_day: list[dict[str, Any]], wall: float, *, plots: bool) -> int:
+    raw = Path("bench/out/pacing.json")
+    if not raw.exists():
+        print(f"{raw} not found: run the full benchmark first", file=sys.stderr)
+        return 2
+    data = json.loads(raw.read_text())
+    data["multi_day"] = multi_day
+    data["meta"]["multi_day_wall_seconds"] = wall
+    raw.write_text(json.dumps(data, indent=1))
+    return _report_only(out, plots=plots)
 
 
 def _report_only(out: Path, *, plots: bool) -> int:
@@ -189,6 +273,6 @@ def _report_only(out: Path, *, plots: bool) -> int:
     data = json.loads(raw.read_text())
     series = data.get("series") or {}
     out.mkdir(parents=True, exist_ok=True)
-    write_report(out, data["meta"], data["summary"], series, plots=plots)
+    write_report(out, data["meta"], data["summary"], series, data.get("multi_day") or [], plots=plots)
     print(f"report rewritten in {out / 'pacing.md'}", file=sys.stderr)
     return 0

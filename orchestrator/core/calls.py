@@ -13,7 +13,10 @@ does I/O. Two flows:
   customer is originated (through AMD when enabled); a live answer must reach
   an agent within the campaign's grace (2 s) or the call is abandoned: the
   information message is played, the abandon counted and the number locked
-  for 72 h. A nailed-up agent hears a zip tone only they hear.
+  for 72 h. A nailed-up agent hears a zip tone only they hear. When the
+  campaign's last agent leaves, a call not answered yet is hung up at once
+  (:class:`~orchestrator.core.events.CampaignUnstaffed`): answered, it could
+  only be abandoned.
 * **agent first** (progressive agent-first, preview): the agent's leg comes
   first (or is already up: nailed-up line, preview reservation call); the
   customer is then created and dialed *inside the agent's bridge* so the
@@ -80,6 +83,7 @@ from orchestrator.core.events import (
     BridgeLeft,
     CallAnswered,
     CallRinging,
+    CampaignUnstaffed,
     ChannelGone,
     DialFailed,
     DialStatus,
@@ -112,6 +116,8 @@ RING_GUARD_S = 15.0
 GONE_GUARD_S = 10.0
 #: Longest information / voicemail message we wait for.
 MEDIA_GUARD_S = 90.0
+#: Detail of a call hung up before answer because its campaign has no agent left.
+UNSTAFFED_DETAIL = "cancelled by the dialer: no agent staffed"
 
 
 class CallFlow(StrEnum):
@@ -291,6 +297,8 @@ class CallMachine:
         self.held = False
         self.attempt_recorded = False
         self.abandon_counted = False
+        self.cancelled_unstaffed = False
+        "Hung up before answer because the campaign had no agent left (outcome unknown)."
         self.connected = False
         self.dialed_at: datetime | None = None
         self.ring_started_at: datetime | None = None
@@ -434,6 +442,8 @@ class CallMachine:
                 return self._on_agent_leg_gone(now, "agent's phone leg lost")
             case AgentHangupRequest():
                 return self._on_agent_hangup(event, now)
+            case CampaignUnstaffed():
+                return self._on_campaign_unstaffed(event, now)
             case HoldRequest():
                 return self._on_hold(event, now)
             case UnholdRequest():
@@ -701,6 +711,27 @@ class CallMachine:
                 now, "cancelled by agent before dialing"
             )
         raise CallControlError(self.attempt_id, state, ev, "nothing to end")
+
+    def _on_campaign_unstaffed(self, ev: CampaignUnstaffed, now: datetime) -> list[Command]:
+        """No agent of the campaign is staffed: cancel a customer-first dial not answered yet.
+
+        Answered, it would find nobody and become an abandon (message, count, lock)
+        that no agent could ever have prevented. A call already answered keeps the
+        abandon rule; a call with its own agent (reserved, agent first) is not ours.
+        """
+        if ev.campaign_id != self.plan.campaign_id:
+            raise ValueError(f"campaign_id: {ev.campaign_id!r} sent to call {self.attempt_id!r}")
+        if (
+            self.flow is not CallFlow.CUSTOMER_FIRST
+            or self.agent is not None
+            or self.state not in _BEFORE_ANSWER
+        ):
+            return []
+        self.cancelled_unstaffed = True
+        # Not answered, so not an abandon: a failure whose real outcome is unknown.
+        self._set_outcome(CallOutcome.FAILED, UNSTAFFED_DETAIL)
+        out: list[Command] = [self._cancel_timer("no_answer"), Hangup(self.customer_channel_id)]
+        return out + self._hanging_up(now)
 
     def _on_hold(self, ev: HoldRequest, now: datetime) -> list[Command]:
         self._check_agent(ev, ev.agent_id)

@@ -65,6 +65,7 @@ __all__ = [
     "CampaignPause",
     "CampaignStart",
     "CampaignStop",
+    "CampaignUnstaffed",
     "ChannelGone",
     "ConferenceEnd",
     "ConferenceStart",
@@ -317,6 +318,19 @@ class AgentLegLost(Event):
     "The agent whose phone leg dropped."
     attempt_id: str
     "The call it was serving."
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignUnstaffed(Event):
+    """The campaign's last staffed agent left: every session of the campaign is logged
+    out or Not ready (nobody Available, reserved, on a call or in wrap-up).
+
+    Posted to each of the campaign's calls. A customer-first call still dialing or
+    ringing with no agent of its own is cancelled: answered, it could only be abandoned.
+    """
+
+    campaign_id: str
+    "The campaign left without agents."
 
 
 @dataclass(frozen=True, slots=True)

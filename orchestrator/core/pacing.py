@@ -489,6 +489,10 @@ class CampaignPacer(_Observer):
     WARMUP_CALLS = 6
     #: safety margin under the cap, in standard errors of the window's rate
     MARGIN_SE = 1.0
+    #: an idle stretch this long (s) starts a new session (a new shift)
+    SESSION_GAP = 3600.0
+    #: how far ahead (s) the 24 h window is checked as its oldest calls leave it
+    LOOKAHEAD = (1800.0, 3600.0, 7200.0, 14400.0, 28800.0)
 
     def __init__(
         self,
@@ -536,6 +540,18 @@ class CampaignPacer(_Observer):
         # of answered calls must be measured over the same window as the budget
         self._h24 = _Window(_DAY, 60.0)
         self._humans_seen = 0.0
+        # The current session: answered calls and abandons since the campaign last
+        # dialed after an idle stretch (overnight). Yesterday's calls leave the 24 h
+        # window during today's shift, so room they leave must not be spent today.
+        self._session_answered = 0.0
+        self._session_abandoned = 0.0
+        self._session_last = -math.inf
+        self._ahead: list[tuple[float, float, float]] = []
+        self._ahead_at = -math.inf
+        # share of dials placed through AMD (with forgetting): only those can
+        # produce false positives
+        self._amd_dials = 1.0
+        self._all_dials = 1.0
         self._last_dial_level = 0.0
         self._target = abandon_cap
         self._target_dirty = True
@@ -579,12 +595,39 @@ class CampaignPacer(_Observer):
                 # classed as machines and hung up on: book that estimate as
                 # abandons (they are already in the answered count below, as
                 # machine verdicts).
-                self._book(now, answered=0.0, abandoned=self._fp_per_human())
+                self._book(now, answered=0.0, abandoned=self._fp_per_human() * self._amd_share)
         else:
             self._other_delay.add(since_dial)
         if outcome == "machine" and self.amd:
             # the answered-call denominator includes AMD-detected machines
             self._book(now, answered=1.0, abandoned=0.0)
+
+    @property
+    def _amd_share(self) -> float:
+        return self._amd_dials / self._all_dials
+
+    def dial_with_amd(self, now: float) -> bool:
+        """Whether the next call is placed through AMD (call once per dial).
+
+        AMD calls some people machines (false positives); hanging up on them is an
+        abandon nobody sees, only estimated, and at 5 % of people it costs about as
+        much as the whole 3 % cap. So AMD gets at most half of the abandon target
+        and the rest of the calls go out without it: their machines reach agents,
+        who spend a few seconds on the greeting, but no person is hung up on. The
+        share is met by error diffusion over the dials (no randomness). Without AMD
+        on the campaign this is always False.
+        """
+        if not self.amd:
+            return False
+        target = self._window_budget()
+        # false positives per answered call if every call went through AMD
+        fp_full = self._live_share() * self._fp_per_human()
+        share = 1.0 if fp_full <= 0.0 else min(1.0, max(0.0, 0.5 * target / fp_full))
+        use = self._amd_dials + 1.0 <= share * (self._all_dials + 1.0)
+        lam = 0.5 ** (1.0 / 400.0)
+        self._all_dials = self._all_dials * lam + 1.0
+        self._amd_dials = self._amd_dials * lam + (1.0 if use else 0.0)
+        return use
 
     def _fp_per_human(self) -> float:
         # false positives per human let through: f / (1 - f)
@@ -613,7 +656,19 @@ class CampaignPacer(_Observer):
     def observe_wrap_end(self, now: float, wrap: float) -> None:
         self._wrap.add(wrap)
 
+    def _end_idle_session(self, now: float) -> None:
+        """After an idle stretch (overnight) the next call opens a new session."""
+        if now - self._session_last >= self.SESSION_GAP and (
+            self._session_answered or self._session_abandoned
+        ):
+            self._session_answered = self._session_abandoned = 0.0
+            self._target_dirty = True
+
     def _book(self, now: float, answered: float, abandoned: float) -> None:
+        self._end_idle_session(now)
+        self._session_last = now
+        self._session_answered += answered
+        self._session_abandoned += abandoned
         self._w24.add(now, answered, abandoned)
         self._w30.add(now, answered, abandoned)
         self._target_dirty = True
@@ -636,28 +691,87 @@ class CampaignPacer(_Observer):
 
     # ----------------------------------------------------------------- budget
 
-    def _window_target(self, w: _Window) -> float:
-        """Abandon rate allowed for the next answers so ``w`` ends under the cap."""
-        n = w.answered
-        # small-sample margin: a fraction of the standard error of a rate at
-        # the cap (the feedback on the window's own count does the rest)
-        safe = self.cap - self.MARGIN_SE * math.sqrt(self.cap * (1.0 - self.cap) / max(n, 60.0))
+    def _window_target(self, n: float, abandoned: float) -> float:
+        """Abandon rate allowed for the next answers so a window holding ``n``
+        answered calls and ``abandoned`` abandons ends under the cap."""
+        safe = self._safe_rate(n)
         horizon = max(200.0, 0.5 * n)
-        return (safe * (n + horizon) - w.abandoned) / horizon
+        return (safe * (n + horizon) - abandoned) / horizon
+
+    def _safe_rate(self, n: float) -> float:
+        """The cap less a small-sample margin for a window of ``n`` answered calls: a
+        fraction of the standard error of a rate at the cap (the feedback on the
+        window's own count does the rest)."""
+        return self.cap - self.MARGIN_SE * math.sqrt(self.cap * (1.0 - self.cap) / max(n, 60.0))
+
+    def _lookahead_target(self) -> float:
+        """The 24 h window as it will be in the coming hours.
+
+        Calls leave the rolling window oldest first, so the window of a few hours
+        from now keeps only the newer part of today's (and yesterday's) calls plus
+        what is dialed meanwhile. Each such future window must end under the cap
+        too; the answers still to come are estimated from the current pace.
+        """
+        per_s = 1.0 / max(self._answer_gap, 0.5)
+        w = self._w24
+        out = math.inf
+        for h, n_old, a_old in self._ahead:
+            n_keep = max(0.0, w.answered - n_old)
+            a_keep = max(0.0, w.abandoned - a_old)
+            future = max(per_s * h, 50.0)
+            n = n_keep + future
+            out = min(out, (self._safe_rate(n) * n - a_keep) / future)
+        return out
+
+    def _refresh_ahead(self, now: float) -> None:
+        """Per lookahead horizon: what of the 24 h window will have left by then."""
+        self._ahead_at = now
+        buckets = self._w24.buckets
+        size = self._w24.bucket
+        ahead = []
+        i = 0
+        n_old = a_old = 0.0
+        for h in self.LOOKAHEAD:
+            cutoff = math.floor((now + h - _DAY) / size)
+            while i < len(buckets) and buckets[i][0] <= cutoff:
+                n_old += buckets[i][1]
+                a_old += buckets[i][2]
+                i += 1
+            ahead.append((h, n_old, a_old))
+        self._ahead = ahead
+        self._target_dirty = True
+
+    def _window_budget(self) -> float:
+        """Abandon rate allowed for the next answered calls (false positives included)."""
+        # The session's own count too: at shift start the 24 h window still holds
+        # yesterday's calls, and they drop out as today's come in, so room they
+        # leave would be gone by the end of the shift (today alone over the cap).
+        return min(
+            self._window_target(self._w24.answered, self._w24.abandoned),
+            self._window_target(self._w30.answered, self._w30.abandoned),
+            self._window_target(self._session_answered, self._session_abandoned),
+            self._lookahead_target(),
+            # never aim above the cap: room banked earlier in the day, spent at a
+            # higher rate late, would put a 24 h window that starts mid-shift over
+            self.cap,
+        )
+
+    def _live_share(self) -> float:
+        """Humans handed on per answered call (answered includes AMD machines)."""
+        w = self._w24
+        humans = max(self._h24.answered, 1.0)
+        return min(1.0, humans / w.answered) if w.answered > 0 else 0.5
 
     def _pacing_target(self) -> float:
         """Target abandon rate among live answers handed to agents."""
         if not self._target_dirty:
             return self._target
         self._target_dirty = False
-        target = min(self._window_target(self._w24), self._window_target(self._w30))
+        target = self._window_budget()
         if self.amd and self.fp_rate:
             # estimated false positives per handed-on human eat into the budget;
             # convert the per-answered-call target into a per-live-answer one
-            w = self._w24
-            humans = max(self._h24.answered, 1.0)
-            live_share = min(1.0, humans / w.answered) if w.answered > 0 else 0.5
-            target = target / max(live_share, 0.05) - self._fp_per_human()
+            target = target / max(self._live_share(), 0.05) - self._fp_per_human() * self._amd_share
         self._target = max(0.0, min(target, 0.5))
         return self._target
 
@@ -851,6 +965,9 @@ class CampaignPacer(_Observer):
     # ------------------------------------------------------------- dashboard
 
     def _roll(self, now: float) -> None:
+        if now - self._ahead_at >= 60.0:
+            self._refresh_ahead(now)
+        self._end_idle_session(now)
         self._h24.roll(now)
         if self._w24.roll(now) | self._w30.roll(now):
             self._target_dirty = True
@@ -891,6 +1008,13 @@ class CampaignPacer(_Observer):
             "w24": [list(b) for b in self._w24.buckets],
             "w30": [list(b) for b in self._w30.buckets],
             "h24": [list(b) for b in self._h24.buckets],
+            # -inf is not JSON (PostgreSQL's jsonb refuses "-Infinity")
+            "session": [
+                self._session_answered,
+                self._session_abandoned,
+                self._session_last if self._session_last > -math.inf else None,
+            ],
+            "amd_dials": [self._amd_dials, self._all_dials],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -921,6 +1045,22 @@ class CampaignPacer(_Observer):
                 win.buckets = deque([float(b[0]), float(b[1]), float(b[2])] for b in rows)
                 win.answered = sum(b[1] for b in win.buckets)
                 win.abandoned = sum(b[2] for b in win.buckets)
+            # "session" and "amd_dials" came later: without them, the session is
+            # rebuilt from the 24 h window (the safe side) and every dial used AMD
+            if "session" in state:
+                sa, sd, sl = state["session"]
+                self._session_answered, self._session_abandoned = float(sa), float(sd)
+                self._session_last = float(sl) if sl is not None else -math.inf
+            else:
+                self._session_answered = self._w24.answered
+                self._session_abandoned = self._w24.abandoned
+                buckets = self._w24.buckets
+                self._session_last = buckets[-1][0] * self._w24.bucket if buckets else -math.inf
+            if "amd_dials" in state:
+                amd, total = (float(x) for x in state["amd_dials"])
+                if not 0.0 <= amd <= total or total <= 0.0:
+                    raise ValueError("pacer snapshot: amd_dials must be 0 <= amd <= all, all > 0")
+                self._amd_dials, self._all_dials = amd, total
         except (KeyError, IndexError, TypeError) as exc:
             raise ValueError(f"pacer snapshot: missing or malformed field ({exc})") from exc
         self._tables_at = -math.inf

@@ -9,13 +9,15 @@ one per Available agent, reserved for it; power: lines per available agent; pred
 the pacer's number; preview: none), claim that many targets (leases, SKIP LOCKED),
 commit each attempt (write-ahead), and only then start its call machine (which
 originates). Nothing is claimed or dialed while the ARI socket is down (surprise 14)
-or while the service drains.
+or while the service drains, and no customer-first call is placed for nobody: a
+campaign whose last agent left meanwhile gets none (see `AgentSessions.staffed`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,15 +25,17 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from orchestrator.core.agents import AgentState
+from orchestrator.core.campaigns import AmdPolicy, CampaignState, DialSituation, plan_dials
 from orchestrator.core.campaigns import CampaignSettings as CoreSettings
-from orchestrator.core.campaigns import CampaignState, DialSituation, plan_dials
 from orchestrator.core.commands import CallOutcome, RecordOutcome
-from orchestrator.core.events import AgentReleased
+from orchestrator.core.events import AgentReleased, CampaignUnstaffed
 from orchestrator.core.pacing import CampaignPacer, FloorView, Outcome
 from orchestrator.dialer.settings import core_settings
+from orchestrator.ledger import attempts as attempts_ledger
 from orchestrator.ledger import campaigns as campaigns_ledger
 from orchestrator.ledger import claims as claims_ledger
 from orchestrator.ledger.campaigns import CampaignSettings as LedgerCampaign
+from orchestrator.ledger.pool import AsyncConn
 
 if TYPE_CHECKING:
     from orchestrator.dialer.dialer import CallEntry, Dialer
@@ -168,6 +172,10 @@ class CampaignRunner:
             if self.d.draining or not d.stream.connected.is_set():
                 unused.append(target.target_id)
                 continue
+            if session is None and not d.sessions.staffed(self.id):
+                # The last agent left while the targets were being claimed.
+                unused.append(target.target_id)
+                continue
             await self.start(target, session)
         if unused:
             async with d.pool.connection() as conn:
@@ -181,6 +189,7 @@ class CampaignRunner:
         leg = None
         if session is not None:
             leg = d.sessions.reserve(session, attempt_id, self.id)
+        settings = self.core
         async with d.pool.connection() as conn:
             ticket = await claims_ledger.write_ahead_attempt(
                 conn, target.target_id, owner=d.instance_id,
@@ -190,6 +199,11 @@ class CampaignRunner:
             if not ticket.ok:
                 if ticket.reason in claims_ledger.TRANSIENT_REFUSALS:  # type: ignore[union-attr]
                     await claims_ledger.release_leases(conn, d.instance_id, [target.target_id])
+            elif not self._dial_with_amd():
+                settings = dataclasses.replace(settings, amd_policy=AmdPolicy.OFF)
+                # a machine that answers will reach an agent: say why in the history
+                await note_attempt(conn, attempt_id, PLACED_WITHOUT_AMD, "predictive AMD budget",
+                                   self.campaign.name)
         if not ticket.ok:
             log.info("campaign.write_ahead_refused", campaign=self.campaign.name,
                      target=target.target_id, reason=str(ticket.reason))  # type: ignore[union-attr]
@@ -200,10 +214,47 @@ class CampaignRunner:
         d.written_ahead.add(attempt_id)
         d.start_call(attempt_id=attempt_id, campaign_id=self.id, campaign_name=self.campaign.name,
                      contact_id=target.contact_id, target_id=target.target_id, e164=target.e164,
-                     settings=self.core, agent_leg=leg,
+                     settings=settings, agent_leg=leg,
                      agent_id=session.agent_id if session else None)
+        if session is None and not d.sessions.staffed(self.id):
+            # The last agent left during the write-ahead: the call goes no further.
+            d.post_call(attempt_id, CampaignUnstaffed(str(self.id)))
         return True
 
+    def _dial_with_amd(self) -> bool:
+        """Whether this new dial goes through AMD (asked once per dial actually placed).
+
+        A predictive campaign's pacer gives AMD only part of the calls, as the abandon
+        budget allows its false positives (people hung up on, or left a voicemail
+        message, as machines); the others are placed plainly, their machines reaching
+        agents as live answers. Under pass-to-agent a machine verdict takes nobody away
+        from an agent, so every call keeps AMD (and the pacer, never asked, counts every
+        dial as an AMD dial). Other modes use the campaign's policy on every call.
+        """
+        if self.pacer is None or self.core.amd_policy in (AmdPolicy.OFF, AmdPolicy.PASS_TO_AGENT):
+            return True
+        return self.pacer.dial_with_amd(self.d.now_s())
+
+
+NOT_CONVERSATIONS = frozenset({attempts_ledger.AUTO_CODES["machine"], attempts_ledger.AUTO_CODES["fax"]})
+"""Wrap-up codes that say the agent's call was no conversation (talk/wrap not sampled)."""
+
+async def note_attempt(conn: AsyncConn, attempt_id: str, kind: str, reason: str,
+                       campaign_name: str) -> None:
+    """An event in the attempt's history saying why the dialer treated it apart. The
+    call goes on even if the note cannot be written (it is logged)."""
+    try:
+        await attempts_ledger.record_event(conn, uuid.UUID(attempt_id), kind, data={"reason": reason})
+    except Exception as exc:
+        log.warning("campaign.attempt_note_failed", campaign=campaign_name, attempt=attempt_id,
+                    kind=kind, error=str(exc))
+
+
+PLACED_WITHOUT_AMD = "placed_without_amd"
+"""Attempt event kind: a call of a predictive AMD campaign the pacer placed without AMD."""
+
+CANCELLED_UNSTAFFED = "cancelled_unstaffed"
+"""Attempt event kind: hung up before answer because the campaign's last agent left."""
 
 STATS_INTERVAL_S = 5.0
 """How often running campaigns' live figures are pushed to supervisors and AMI."""
@@ -358,6 +409,10 @@ class CampaignManager:
             pacer.observe_dial(self.d.now_s())
 
     def observe_outcome(self, entry: CallEntry, cmd: RecordOutcome) -> None:
+        if entry.machine.cancelled_unstaffed:
+            self.d.spawn(self._note_unstaffed(entry), name=f"unstaffed-{entry.attempt_id[:8]}")
+            # Hung up by us before anyone answered: says nothing about the answer rate.
+            return
         pacer = self._pacer(entry.campaign_id)
         if pacer is None:
             return
@@ -365,12 +420,24 @@ class CampaignManager:
         outcome = _PACER_OUTCOME.get(cmd.outcome, "failed")
         since = (cmd.answered_at.timestamp() if cmd.answered_at else now) - entry.started_at
         pacer.observe_outcome(now, outcome, max(0.0, since))
-        if entry.connected_at is not None:
-            pacer.observe_call_end(now, max(0.0, now - entry.connected_at))
+        # The talk sample waits for the disposition (observe_disposition): only then is
+        # it known whether the agent was talking to a person or disposing of a machine.
 
-    def observe_connect(self, campaign_id: int, wait: float) -> None:
-        pacer = self._pacer(campaign_id)
-        if pacer is not None:
+    async def _note_unstaffed(self, entry: CallEntry) -> None:
+        """In the attempt's history: why it failed (the ledger's cause is our own hang-up)."""
+        try:
+            async with self.d.pool.connection() as conn:
+                await note_attempt(conn, entry.attempt_id, CANCELLED_UNSTAFFED, "no agent staffed",
+                                   entry.campaign_name)
+        except Exception as exc:  # no connection: the note is lost, the call is not
+            log.warning("campaign.attempt_note_failed", campaign=entry.campaign_name,
+                        attempt=entry.attempt_id, kind=CANCELLED_UNSTAFFED, error=str(exc))
+
+    def observe_connect(self, entry: CallEntry, wait: float) -> None:
+        pacer = self._pacer(entry.campaign_id)
+        # A machine passed to an agent is not a live answer: it is already booked as an
+        # answered call by its outcome ("machine"), and it is not a pacing sample.
+        if pacer is not None and not entry.machine.machine:
             pacer.observe_connect(self.d.now_s(), wait)
 
     def observe_abandon(self, campaign_id: int) -> None:
@@ -378,8 +445,19 @@ class CampaignManager:
         if pacer is not None:
             pacer.observe_abandon(self.d.now_s())
 
-    def observe_wrap_end(self, entry: CallEntry) -> None:
+    def observe_disposition(self, entry: CallEntry, code: str) -> None:
+        """The agent's call is dispositioned: its talk and wrap-up times, if they were a
+        conversation, are samples for the pacer's fits.
+
+        A machine an agent disposed of (passed by AMD, or a call placed without AMD, one
+        click on Answering machine or Fax) says nothing about conversations: its few
+        seconds would drag the talk-time fit down and make agents look about to free up.
+        """
         pacer = self._pacer(entry.campaign_id)
-        if pacer is not None and entry.machine.ended_at is not None:
-            now = self.d.now_s()
-            pacer.observe_wrap_end(now, max(0.0, now - entry.machine.ended_at.timestamp()))
+        ended = entry.machine.ended_at
+        if pacer is None or ended is None or entry.machine.machine or code in NOT_CONVERSATIONS:
+            return
+        now = self.d.now_s()
+        if entry.connected_at is not None:
+            pacer.observe_call_end(now, max(0.0, ended.timestamp() - entry.connected_at))
+        pacer.observe_wrap_end(now, max(0.0, now - ended.timestamp()))

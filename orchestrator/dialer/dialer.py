@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,7 +26,7 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 
 from orchestrator.api.hub import EventHub
-from orchestrator.ari import AriClient, AriEventStream, AriNotFound, AriSnapshot
+from orchestrator.ari import AriClient, AriEventStream, AriNotFound, AriSnapshot, Bridge
 from orchestrator.config import Settings
 from orchestrator.core import events as ev
 from orchestrator.core.calls import CallMachine, CallPlan, CallState, classify_cause
@@ -125,6 +125,9 @@ class Dialer:
         self._ami: Any = None
         self._ami_queue: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue(maxsize=10_000)
         self._adopted_companions: dict[str, list[str]] = {}
+        # Adopted calls' own bridges (``<uuid>:bridge``): destroyed when the call ends, as
+        # _call_ended does for the calls this process placed (an emptied bridge stays).
+        self._adopted_bridges: dict[str, str] = {}
         self.reconciled = asyncio.Event()
         """Set once the first reconciliation after start has completed."""
 
@@ -309,6 +312,14 @@ class Dialer:
         return [e for e in self.calls.values()
                 if e.campaign_id == campaign_id and e.machine.state in _IN_FLIGHT]
 
+    def campaign_unstaffed(self, campaign_id: int) -> None:
+        """The campaign's last agent left: each of its calls hears it, and those still
+        dialing or ringing for nobody hang up (their machines decide which)."""
+        entries = self.calls_of(campaign_id)
+        log.info("dialer.campaign_unstaffed", campaign_id=campaign_id, calls=len(entries))
+        for entry in entries:
+            entry.actor.post(ev.CampaignUnstaffed(str(campaign_id)))
+
     def wake_campaign(self, campaign_id: int) -> None:
         self.campaigns.wake(campaign_id)
 
@@ -354,7 +365,7 @@ class Dialer:
         entry.connected_at = now
         live_at = entry.machine.live_at or entry.machine.answered_at
         wait = (self.clock.now() - live_at).total_seconds() if live_at else 0.0
-        self.campaigns.observe_connect(entry.campaign_id, max(0.0, wait))
+        self.campaigns.observe_connect(entry, max(0.0, wait))
 
     def on_attempt_ended(self, cmd: RecordOutcome, att: attempts_ledger.Attempt, actor: Actor) -> None:
         entry = self.calls.get(cmd.attempt_id) or self.ended_calls.get(cmd.attempt_id)
@@ -372,11 +383,11 @@ class Dialer:
         self.hub.publish("call.abandoned", {"attempt_id": cmd.attempt_id, "reason": cmd.reason},
                          campaign_id=int(cmd.campaign_id), audience="supervisors")
 
-    def on_disposition(self, attempt_id: str) -> None:
+    def on_disposition(self, attempt_id: str, code: str) -> None:
         self.screen_pops.forget(attempt_id)
         entry = self.ended_calls.get(attempt_id)
         if entry is not None:
-            self.campaigns.observe_wrap_end(entry)
+            self.campaigns.observe_disposition(entry, code)
 
     # ------------------------------------------------------------ reconcile
 
@@ -432,7 +443,7 @@ class Dialer:
         orphans = self._orphan_channels(snapshot)
         for cid in orphans:
             self._hangup_orphan(cid)
-        bridges = await self._leftover_bridges(snapshot)
+        bridges = await self._leftover_bridges(snapshot.bridges)
         for bid in bridges:
             self.spawn(self._destroy_bridge(bid, only_if_empty=True), name="leftover-bridge")
         if result.finished or adopted or orphans or bridges:
@@ -455,14 +466,14 @@ class Dialer:
             log.info("dialer.dead_owner_attempts_settled", count=settled)
         return settled
 
-    async def _leftover_bridges(self, snapshot: AriSnapshot) -> list[str]:
+    async def _leftover_bridges(self, found: Mapping[str, Bridge]) -> list[str]:
         """Empty bridges with our ids that nothing alive uses: left by a crashed process
         (an agent's bridge, a call's per-call bridge). Kept: bridges of this process's
         agents and calls, of calls live in the ledger under another instance, and of
         agents that may be logged in on another live instance."""
         calls: dict[str, str] = {}
         agents: dict[int, str] = {}
-        for bid, bridge in snapshot.bridges.items():
+        for bid, bridge in found.items():
             if bridge.channels:
                 continue
             attempt = _call_bridge_attempt(bid)
@@ -483,6 +494,17 @@ class Dialer:
                 conn, list(agents), me=self.instance_id, stale_after=stale)
         return sorted([bid for aid, bid in calls.items() if aid not in live_elsewhere]
                       + [bid for agent, bid in agents.items() if agent not in hosted])
+
+    async def _sweep_bridges(self) -> None:
+        """Empty bridges of ours that nothing alive uses, found while connected: a call's
+        bridge can empty after the reconcile, when a leg a crashed process left in it is
+        hung up, and Asterisk keeps an emptied bridge for ever (traces README, 23)."""
+        if self.stream is None or not self.stream.connected.is_set():
+            return
+        found = {b.id: b for b in await self.ari.list_bridges()}
+        for bid in await self._leftover_bridges(found):
+            log.info("dialer.leftover_bridge", bridge=bid)
+            await self._destroy_bridge(bid, only_if_empty=True)
 
     async def _destroy_bridge(self, bridge_id: str, *, only_if_empty: bool = False) -> None:
         try:
@@ -518,9 +540,11 @@ class Dialer:
         if channel is not None and channel.state == "Up" and bridged:
             # A conversation in progress: leave it alone, end the attempt when it ends
             # (and then hang up the agent leg the crashed process left in its bridge).
-            for b in snapshot.bridges.values():
+            for bid, b in snapshot.bridges.items():
                 if aid in b.channels:
                     self._adopted_companions[aid] = [c for c in b.channels if c != aid]
+                    if _call_bridge_attempt(bid) == aid:
+                        self._adopted_bridges[aid] = bid
             self.metrics.reconciled.labels("adopted").inc()
             log.info("dialer.adopted_call", attempt=aid)
             return
@@ -541,11 +565,14 @@ class Dialer:
 
     def _adopted_gone(self, channel_id: str, cause: int, cause_txt: str) -> None:
         companions = self._adopted_companions.pop(channel_id, [])
+        own_bridge = self._adopted_bridges.pop(channel_id, None)
 
         async def end() -> None:
             for other in companions:
                 with contextlib.suppress(Exception):
                     await self.ari.hangup(other)
+            if own_bridge is not None:
+                await self._destroy_bridge(own_bridge)
             implied = classify_cause(cause)
             outcome = LEDGER_OUTCOME[implied] if implied is not None else None
             async with self.pool.connection() as conn:
@@ -574,6 +601,7 @@ class Dialer:
         loop = asyncio.get_running_loop()
         next_sweep = loop.time() + self.settings.instance_stale_s
         while not self._stop.is_set():
+            sweep_bridges = False
             try:
                 async with self.pool.connection() as conn:
                     await attempts_ledger.heartbeat(conn, self.instance_id)
@@ -582,6 +610,9 @@ class Dialer:
                         # reconnect, so no reconcile): its wrap-ups are settled here.
                         next_sweep = loop.time() + self.settings.instance_stale_s
                         await self._settle_dead_owners(conn)
+                        sweep_bridges = True
+                if sweep_bridges:
+                    await self._sweep_bridges()
             except Exception as exc:
                 log.warning("dialer.heartbeat_failed", error=str(exc))
             self.metrics.ari_connected.set(

@@ -351,7 +351,7 @@ class CommandExecutor:
             "attempt_id": cmd.attempt_id, "code": res.label, "outcome_class": res.outcome_class.value,
             "automatic": cmd.automatic,
         }, agent_id=agent_id)
-        d.on_disposition(cmd.attempt_id)
+        d.on_disposition(cmd.attempt_id, res.label)
 
     async def do_CountAbandon(self, cmd: c.CountAbandon, actor: Actor) -> None:
         d = self.d

@@ -4,6 +4,10 @@ Reserving an agent is a synchronous step of its machine (`Actor.step_now`): once
 dialer decided that agent X takes call Y, no other call can pick X, whatever is still
 queued. Calls that went live with no agent free wait in a per-campaign queue and get
 the next agent that becomes Available (until their grace runs out: abandon).
+
+A campaign is *staffed* while one of its agents is neither logged out nor Not ready.
+The step that leaves it unstaffed (the last agent logs out or goes Not ready, RONA
+included) tells the campaign's calls at once, so those still ringing are cancelled.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import structlog
 from orchestrator.core import events as ev
 from orchestrator.core.agents import AgentMachine, AgentState, longest_idle
 from orchestrator.core.calls import AgentLeg
-from orchestrator.core.commands import PublishAgentState
+from orchestrator.core.commands import Command, PublishAgentState
 from orchestrator.dialer.actors import Actor
 from orchestrator.dialer.errors import Conflict, NotFound
 from orchestrator.ledger import agents as agents_ledger
@@ -84,6 +88,10 @@ class AgentSessions:
         return [s for s in self.sessions.values()
                 if s.campaign_id == campaign_id and s.machine.logged_in]
 
+    def staffed(self, campaign_id: int) -> bool:
+        """Someone of the campaign is Available, reserved, on a call or in wrap-up."""
+        return any(_staffs(s.machine) for s in self.of_campaign(campaign_id))
+
     def available(self, campaign_id: int) -> list[AgentSession]:
         """Available agents of a campaign, longest idle first."""
         by_machine = {id(s.machine): s for s in self.of_campaign(campaign_id)}
@@ -99,8 +107,17 @@ class AgentSessions:
                            f"(campaign {existing.campaign_name})", "agent_id")
         d = self.d
         machine = AgentMachine(str(agent.id), d.core_campaigns)
-        actor = Actor(f"agent:{agent.id}", lambda e: machine.handle(e, d.clock.now()),
-                      d.executor.execute, kind="agent")
+
+        def step(event: ev.Event) -> list[Command]:
+            was_staffing = _staffs(machine)
+            commands = machine.handle(event, d.clock.now())
+            # Checked in the step itself, not when the new state is published: calls
+            # still ringing are cancelled before any of them can be answered.
+            if was_staffing and not _staffs(machine) and not self.staffed(campaign_id):
+                d.campaign_unstaffed(campaign_id)
+            return commands
+
+        actor = Actor(f"agent:{agent.id}", step, d.executor.execute, kind="agent")
         actor.context.update(campaign_name=campaign_name, campaign_id=campaign_id,
                              agent_id=agent.id)
         session = AgentSession(agent.id, agent.username, agent.display_name, campaign_id,
@@ -269,3 +286,8 @@ class AgentSessions:
             counts[s.machine.state.value] += 1
         for state, n in counts.items():
             self.d.metrics.agents.labels(state).set(n)
+
+
+def _staffs(machine: AgentMachine) -> bool:
+    """The agent counts for the campaign's dialing: logged in and not Not ready."""
+    return machine.state not in (AgentState.LOGGED_OUT, AgentState.NOT_READY)

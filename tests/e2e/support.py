@@ -340,3 +340,15 @@ async def bridges(pbx: PbxSim) -> list[dict[str, Any]]:
     """Every bridge the PBX has (``GET /bridges``)."""
     found: list[dict[str, Any]] = await ari(pbx, "GET", "/bridges")
     return found
+
+
+async def attempt_event_kinds(database_url: str, campaign_id: int) -> dict[str, list[str]]:
+    """Each attempt's history (attempt_events kinds, in order), by attempt id."""
+    async with connect(database_url) as conn:
+        rows = await fetch_all(
+            conn, "SELECT e.attempt_id, e.kind FROM attempt_events e JOIN attempts a"
+                  " ON a.id = e.attempt_id WHERE a.campaign_id = %s ORDER BY e.id", (campaign_id,))
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        out.setdefault(str(r["attempt_id"]), []).append(r["kind"])
+    return out

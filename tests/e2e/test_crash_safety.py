@@ -14,6 +14,7 @@ import pytest
 
 from orchestrator.commands.simulate_agents import SimStats, SimulatedAgent
 from tests.e2e.support import (
+    ApiClient,
     attempts,
     bridges,
     customer_calls,
@@ -121,6 +122,64 @@ async def test_sigkill_at_random_moments_never_double_dials_or_loses_attempts(
     assert len(calls) + sum(1 for r in rows if str(r["id"]) not in {c["channel_id"] for c in calls}) == len(rows)
     print(f"attempts={len(rows)} dialed={len(calls)} reconciled={len(reconciled)} "
           f"agent_reconnects={stats.reconnects}")
+
+
+@pytest.mark.timeout(90)
+async def test_a_conversation_survives_a_kill_and_its_bridge_goes_when_it_ends(
+        database_url: str, pbx: PbxSim, tmp_path: Path) -> None:
+    """A call bridged to its agent (per-call phone leg, so the call's own bridge) when the
+    service is SIGKILLed: the restarted service adopts it, leaves it talking, and when the
+    customer hangs up ends the attempt, hangs up the agent's leg and destroys the bridge
+    (Asterisk keeps an emptied bridge for ever, traces README 23)."""
+    await make_campaign(database_url, "adopt", mode="power", power_lines_per_agent=1)
+    e164 = number(900, 0)
+    await asyncio.to_thread(import_numbers, database_url, "adopt", [e164], tmp_path)
+    await pbx.script(e164, "answer", ring_seconds=1, talk_seconds=3000)
+    (agent,) = await make_agents(database_url, 1)
+    settings = service_settings(database_url, pbx, instance_id="adopt-1", http_port=_free_port())
+    svc = await start_service_process(settings, tmp_path / "svc0.log")
+    try:
+        async with ApiClient(svc.api, agent.token) as client:
+            base = f"/api/v1/agents/{agent.id}"
+            await client.ok("POST", base + "/session", {"campaign": "adopt", "nailed_up": False})
+            await client.ok("POST", base + "/state", {"state": "available"})
+
+            async def bridged() -> str | None:
+                for c in await pbx.calls():
+                    if (c["kind"] == "customer" and c["number"] == e164.lstrip("+")
+                            and str(c["bridge"] or "").endswith(":bridge")):
+                        return str(c["id"])
+                return None
+
+            attempt_id = await wait_for(bridged, 20)
+    finally:
+        await svc.kill()
+    svc = await start_service_process(settings, tmp_path / "svc1.log")
+    try:
+        await wait_for(lambda: _log_has(svc.log_path, "dialer.adopted_call"), 10)
+        (row,) = await attempts(database_url)
+        assert row["ended_at"] is None, "a conversation in progress is left alone"
+        assert [b["id"] for b in await bridges(pbx)] == [f"{attempt_id}:bridge"]
+        await pbx.far_end_hangup(attempt_id)
+
+        async def ended() -> bool:
+            (r,) = await attempts(database_url)
+            return bool(r["ended_at"] and r["dispositioned_at"])
+
+        await wait_for(ended, 10)
+        (row,) = await attempts(database_url)
+        assert (row["cause_txt"] or "").startswith("adopted"), row
+        await wait_for(lambda: _pbx_empty(pbx), 5, what="agent leg and bridge gone")
+    finally:
+        assert await svc.terminate() == 0
+
+
+async def _log_has(path: Path, text: str) -> bool:
+    return text in path.read_text()  # noqa: ASYNC240 - a small log file
+
+
+async def _pbx_empty(pbx: PbxSim) -> bool:
+    return not await pbx.calls() and not await bridges(pbx)
 
 
 @pytest.mark.timeout(90)

@@ -113,22 +113,19 @@ async def test_predictive_never_dials_without_agents_and_every_abandon_follows_t
             return not dialer.sessions.sessions and not dialer.calls
 
         await wait_for(quiet, 20)
-        # 4. A certain abandon: the next numbers will answer; the only agent goes Not ready
-        # as soon as a call is placed for it, so the answer finds nobody.
+        # 4. A certain abandon: the next numbers will answer, but the only agent's phone
+        # cannot be reached (no nailed-up leg, a dead endpoint): the answered call is
+        # offered, the agent's leg fails, the agent goes Not ready, the answer finds nobody.
+        # (Going Not ready while the call still rings would cancel it: nobody is staffed.)
         fresh = [t["e164"] for t in await targets(database_url, campaign.id) if t["attempts_made"] == 0]
         for e164 in fresh[:6]:
             await pbx.script(e164, "answer", ring_seconds=15, talk_seconds=60)
         async with ApiClient(api, sup.token) as boss, boss.events() as events, \
                 ApiClient(api, first.token) as client:
             base = f"/api/v1/agents/{first.id}"
-            await client.ok("POST", base + "/session", {"campaign": "rnd"})
+            await client.ok("POST", base + "/session", {
+                "campaign": "rnd", "endpoint": "Local/agent404@default", "nailed_up": False})
             await client.ok("POST", base + "/state", {"state": "available"})
-            async with asyncio.timeout(10):
-                while True:
-                    e = await events.get()
-                    if e["type"] == "call.state" and e["campaign_id"] == campaign.id:
-                        break
-            await client.ok("POST", base + "/state", {"state": "not_ready", "reason": "break"})
             async with asyncio.timeout(10):
                 while (await events.get())["type"] != "call.abandoned":
                     pass
@@ -143,8 +140,8 @@ async def test_predictive_never_dials_without_agents_and_every_abandon_follows_t
 
     rows = await attempts(database_url, campaign.id)
     abandoned = [r for r in rows if r["outcome"] == "abandoned"]
-    # The pacer's work: answers while the agents were working (afterwards, calls still
-    # ringing when every agent left are abandoned whatever the pacer does).
+    # The pacer's work: answers while the agents were working (afterwards, a call
+    # answered as the last agents left is abandoned whatever the pacer does).
     worked = [r for r in rows if r["answered_at"] is not None and r["answered_at"] < stopped_at]
     live = [r for r in worked if r["outcome"] in ("human", "abandoned")]
     dropped = [r for r in live if r["outcome"] == "abandoned"]

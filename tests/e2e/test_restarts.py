@@ -186,5 +186,23 @@ async def test_empty_bridges_left_by_a_crash_are_destroyed_others_are_kept(
         await wait_for(lambda: _only(pbx, keep), 5, what="leftover bridge destroyed after reconnect")
 
 
+@pytest.mark.timeout(30)
+async def test_a_bridge_that_empties_while_connected_is_swept(database_url: str, pbx: PbxSim) -> None:
+    """No reconnect needed: a call bridge that empties after the reconcile (a leg a crashed
+    process left in it hung up later) is found by the periodic sweep."""
+    settings = service_settings(database_url, pbx, instance_stale_s=1.0)
+    async with running_service(settings) as rt:
+        assert rt.dialer is not None
+        await wait_for(lambda: _reconciled(rt), 5)
+        leftover = f"{uuid.uuid4()}:bridge"
+        await ari(pbx, "POST", f"/bridges/{leftover}", type="mixing")
+        await ari(pbx, "POST", "/bridges/conference-1", type="mixing")
+        await wait_for(lambda: _only(pbx, {"conference-1"}), 6, what="leftover bridge swept")
+
+
+async def _reconciled(rt: Any) -> bool:
+    return bool(rt.dialer.reconciled.is_set())
+
+
 async def _only(pbx: PbxSim, keep: set[str]) -> bool:
     return await _bridge_ids(pbx) == keep

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from orchestrator.core.calls import (
+    UNSTAFFED_DETAIL,
     AgentLeg,
     CallControlError,
+    CallFlow,
     CallMachine,
     CallPlan,
     CallState,
@@ -62,6 +64,7 @@ from orchestrator.core.events import (
     BeepDetected,
     CallAnswered,
     CallRinging,
+    CampaignUnstaffed,
     ChannelGone,
     DialFailed,
     DialStatus,
@@ -420,6 +423,17 @@ def test_amd_false_positive_reported_by_agent_counts_one_abandon() -> None:
     assert len(of(d.log, CountAbandon)) == 1
 
 
+def test_amd_false_positive_of_a_machine_hung_up_counts_one_abandon() -> None:
+    d = amd_call(AmdPolicy.HANGUP)
+    d(AmdResult(ATTEMPT, AmdStatus.MACHINE), 3)
+    d(ChannelGone(ATTEMPT, 16), 3.1)
+    # Reported after the end (from the history).
+    out = d(AmdFalsePositiveReported(ATTEMPT, "ag1"), 40)
+    assert of(out, CountAbandon)[0].reason == "amd_false_positive" and of(out, LockNumber)
+    assert d(AmdFalsePositiveReported(ATTEMPT, "ag1"), 41) == []
+    assert len(of(d.log, CountAbandon)) == 1
+
+
 def test_amd_false_positive_refused_for_human_call() -> None:
     d = amd_call(AmdPolicy.HANGUP)
     d(AmdResult(ATTEMPT, AmdStatus.HUMAN), 2)
@@ -581,6 +595,79 @@ def test_progressive_customer_first_reserved_agent_connects_on_answer() -> None:
     out = d(CallAnswered(ATTEMPT), 5)
     assert AddToBridge(NAILED.bridge_id or "", ATTEMPT) in out and of(out, Play)
     assert not of(out, RequestAgent)
+
+
+# ------------------------------------------- the campaign's last agent leaves
+
+UNSTAFFED = CampaignUnstaffed("camp")
+
+
+@pytest.mark.parametrize("rang", [False, True])
+def test_unanswered_customer_first_call_is_hung_up_when_no_agent_is_left(rang: bool) -> None:
+    d = Driver(CallMachine(plan(), predictive()))
+    d.start()
+    d(OriginateAccepted(ATTEMPT), 0.01)
+    if rang:
+        d(CallRinging(ATTEMPT), 0.5)
+    out = d(UNSTAFFED, 3)
+    assert Hangup(ATTEMPT) in out
+    assert d.call.state is CallState.HANGING_UP and d.call.cancelled_unstaffed
+    # Answered in the same instant as the hang-up: too late, no agent is sought.
+    assert d(CallAnswered(ATTEMPT), 3.01) == []
+    assert d(UNSTAFFED, 3.02) == []  # told twice: one hang-up
+    d(DialFailed(ATTEMPT, DialStatus.NOANSWER), 3.05)
+    d(ChannelGone(ATTEMPT, 16, "Normal Clearing"), 3.1)
+    rec = d.outcome()
+    assert rec.outcome is CallOutcome.FAILED and rec.detail == UNSTAFFED_DETAIL
+    assert rec.answered_at is None
+    assert not of(d.log, CountAbandon) and not of(d.log, LockNumber) and not of(d.log, Play)
+    assert not of(d.log, RequestAgent)
+    assert d.timer("grace", 6) == [] and d.timer("no_answer", 40) == []
+    assert not d.call._timers
+
+
+@pytest.mark.parametrize("answered", ["live", "amd"])
+def test_answered_call_keeps_the_abandon_rule_when_no_agent_is_left(answered: str) -> None:
+    amd = AmdPolicy.HANGUP if answered == "amd" else AmdPolicy.OFF
+    d = Driver(CallMachine(plan(), predictive(amd_policy=amd)))
+    d.start()
+    d(CallRinging(ATTEMPT), 0.5)
+    d(CallAnswered(ATTEMPT), 3)
+    assert d(UNSTAFFED, 3.2) == []
+    assert not d.call.cancelled_unstaffed
+    if answered == "amd":
+        d(AmdResult(ATTEMPT, AmdStatus.HUMAN), 4)
+    assert d.call.state is CallState.LIVE
+    out = d.timer("grace", 6)
+    assert of(out, CountAbandon) and d.call.state is CallState.ABANDONING
+
+
+def test_calls_with_their_own_agent_are_not_touched_when_no_agent_is_left() -> None:
+    # Agent first: the agent hears the customer ring and may cancel it themself.
+    first = Driver(CallMachine(plan(), agent_first(), NAILED))
+    first.start()
+    first(CallRinging(ATTEMPT), 1)
+    assert first(UNSTAFFED, 2) == [] and first.call.state is CallState.RINGING
+    # Agent first, the agent's per-call leg still ringing (customer not dialed yet).
+    per_call = Driver(CallMachine(plan(), agent_first(), PER_CALL))
+    per_call.start()
+    assert per_call(UNSTAFFED, 1) == [] and per_call.call.state is CallState.AGENT_DIALING
+    # Customer first with an agent reserved for this very call (progressive).
+    s = CampaignSettings(mode=DialMode.PROGRESSIVE, info_message=INFO,
+                         progressive_flavour=ProgressiveFlavour.CUSTOMER_FIRST)
+    reserved = Driver(CallMachine(plan(), s, NAILED))
+    reserved.start()
+    reserved(CallRinging(ATTEMPT), 1)
+    assert reserved(UNSTAFFED, 2) == [] and reserved.call.state is CallState.RINGING
+    for d in (first, per_call, reserved):
+        assert not d.call.cancelled_unstaffed and not of(d.log, Hangup)
+
+
+def test_no_agent_left_of_another_campaign_is_refused() -> None:
+    d = Driver(CallMachine(plan(), predictive()))
+    d.start()
+    with pytest.raises(ValueError, match="campaign_id"):
+        d(CampaignUnstaffed("other"), 1)
 
 
 # ------------------------------------------------------------------ misc
@@ -759,7 +846,7 @@ class CallWorld(RuleBasedStateMachine):
     @precondition(lambda self: self.d is not None)
     @rule(dt=st.floats(0.0, 3.0),
           kind=st.sampled_from(["hangup", "hold", "unhold", "rona", "false_positive",
-                                "leg_lost"]))
+                                "leg_lost", "unstaffed"]))
     def agent_action(self, dt: float, kind: str) -> None:
         self.t += dt
         agent = self.call.agent.agent_id if self.call.agent else "ag1"
@@ -770,6 +857,7 @@ class CallWorld(RuleBasedStateMachine):
             "rona": AgentRona(agent, ATTEMPT),
             "false_positive": AmdFalsePositiveReported(ATTEMPT, agent),
             "leg_lost": AgentLegLost(agent, ATTEMPT),
+            "unstaffed": UNSTAFFED,
         }[kind]
         self._feed(event)
 
@@ -814,6 +902,15 @@ class CallWorld(RuleBasedStateMachine):
         outcomes = of(log, RecordOutcome)
         if outcomes and outcomes[0].outcome is CallOutcome.ABANDONED:
             assert len(grace_abandons) == 1 and len(info) == 1
+
+    @invariant()
+    def unstaffed_cancel_is_never_an_abandon(self) -> None:
+        if self.d is None or not self.call.cancelled_unstaffed:
+            return
+        assert self.call.flow is CallFlow.CUSTOMER_FIRST and self.call.answered_at is None
+        assert not of(self.d.log, CountAbandon) and not of(self.d.log, Play)
+        for rec in of(self.d.log, RecordOutcome):
+            assert rec.outcome in (CallOutcome.FAILED, CallOutcome.INVALID_NUMBER)
 
     @invariant()
     def no_answer_rang_long_enough(self) -> None:
