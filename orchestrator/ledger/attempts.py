@@ -559,7 +559,8 @@ async def disposition_without_dialing(
                     " agent_id, owner, state, outcome, created_at, ended_at)"
                     " SELECT %s, t.campaign_id, t.contact_id, t.id, %s, t.e164, c.mode, %s, %s, 'ended',"
                     " 'not_dialed', %s, %s FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE t.id = %s",
-                    (aid, int(t["contact_attempts_made"]) + 1, agent_id, owner, now, now, target_id),
+                    (aid, await next_attempt_number(conn, t["contact_id"]), agent_id, owner, now, now,
+                     target_id),
                 )
         except errors.CheckViolation as exc:
             what = "on a do-not-call list" if exc.diag.constraint_name == "attempts_not_dnc" else "out of attempts"
@@ -713,6 +714,22 @@ async def undispositioned_of_dead_owners(
 
 
 # ------------------------------------------------------------------ history
+
+
+async def next_attempt_number(conn: AsyncConn, contact_id: int) -> int:
+    """The number of a contact's next attempt ("Attempt N"): one more than its last row.
+
+    Not the contact's attempts_made: a call that was never placed ('not_dialed') gives
+    its count back (sql/005) but keeps its row and number in the history. The caller
+    holds the contact's row lock (claims and previews lock it), so two attempts of one
+    contact never race for a number.
+    """
+    row = await fetch_one(
+        conn, "SELECT COALESCE(max(attempt_number), 0) + 1 AS n FROM attempts WHERE contact_id = %s",
+        (contact_id,),
+    )
+    assert row is not None
+    return int(row["n"])
 
 
 def attempt_title(attempt_number: int, description: str, position: int) -> str:

@@ -47,6 +47,7 @@ from orchestrator.core.rules import (
     Verdict,
     evaluate,
 )
+from orchestrator.ledger.attempts import next_attempt_number
 from orchestrator.ledger.campaigns import (
     CampaignNotFound,
     CampaignSettings,
@@ -553,7 +554,7 @@ async def write_ahead_attempt(
                 return AttemptRefusal(RefusalReason.SYSTEM_CALL_CAP, f"{live} live calls, cap {system_call_cap}")
 
         aid = attempt_id or uuid.uuid4()
-        number = int(row["contact_attempts_made"]) + 1
+        number = await next_attempt_number(conn, row["contact_id"])
         mode = mode or campaign.mode
         try:
             async with conn.transaction():

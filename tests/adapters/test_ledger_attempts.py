@@ -186,6 +186,40 @@ async def test_exhausted_and_max_amd(database_url: str) -> None:
         assert (t["last_outcome"], t["unavailable_reason"]) == ("Answering machine detected", "Max answering machine detections")
 
 
+async def test_a_call_never_placed_gives_its_attempt_back(database_url: str) -> None:
+    # The agent's leg failed before the customer was dialed: the written-ahead attempt ends
+    # 'not_dialed'. It stays in the history, but a failing phone must not exhaust the list
+    # nor start a minimum gap for the number.
+    async with connect(database_url) as conn:
+        c = await _setup(conn, min_gap="1h")
+        contact_id, (tid,) = await add_contact(conn, c.id, max_attempts=1)
+        tk = await _dial(conn, c, tid)
+        phone = await fetch_one(conn, "SELECT last_call_at FROM phone_numbers WHERE e164 = %s", (tk.e164,))
+        assert phone is not None and phone["last_call_at"] == NOON
+        await attempts.end_attempt(conn, tk.attempt_id, outcome="not_dialed", cause_txt="agent leg failed",
+                                   auto_disposition=True, at=NOON)
+        t = await _target(conn, tid)
+        assert (t["attempts_made"], t["last_attempt_at"], t["unavailable_reason"]) == (0, None, "Not in cadence")
+        k = await fetch_one(conn, "SELECT attempts_made FROM contacts WHERE id = %s", (contact_id,))
+        assert k is not None and k["attempts_made"] == 0
+        phone = await fetch_one(conn, "SELECT last_call_at FROM phone_numbers WHERE e164 = %s", (tk.e164,))
+        assert phone is not None and phone["last_call_at"] is None
+        # Dialed again once its cadence is over (max 1: it would be Exhausted otherwise);
+        # the history numbers it after the row that stays.
+        later = NOON + timedelta(hours=2)
+        tk2 = await _dial(conn, c, tid, now=later)
+        assert tk2.attempt_number == 2
+        await attempts.end_attempt(conn, tk2.attempt_id, outcome="busy", at=later)
+        t = await _target(conn, tid)
+        assert (t["attempts_made"], t["unavailable_reason"]) == (1, "Exhausted")
+        assert t["last_attempt_at"] == later
+        titles = [(h.title, h.outcome) for h in await attempts.contact_history(conn, contact_id)]
+        assert titles == [("Attempt 2 (Mobile)", "busy"), ("Attempt 1 (Mobile)", "not_dialed")]
+        # Replaying the end changes nothing (the refund happens once).
+        await attempts.end_attempt(conn, tk.attempt_id, outcome="not_dialed", at=NOON)
+        assert (await _target(conn, tid))["attempts_made"] == 1
+
+
 async def test_abandon_locks_the_number_across_campaigns(database_url: str) -> None:
     async with connect(database_url) as conn:
         c = await _setup(conn, abandon_lock="72h")
