@@ -77,3 +77,34 @@ async def test_progressive_agent_first_end_to_end(database_url: str, pbx: PbxSim
     assert {e["type"] for e in seen} >= {"agent.state", "call.state"}
     assert all(e["agent_id"] in (agent.id, None) for e in seen)
     assert stats.calls == 2
+
+
+@pytest.mark.timeout(60)
+async def test_agent_leg_failing_first_costs_the_target_no_attempt(database_url: str, pbx: PbxSim,
+                                                                    tmp_path: Path) -> None:
+    """Agent first, and the agent's phone cannot be reached: the customer is never dialed.
+    The written-ahead attempt stays in the history as 'not_dialed' but gives its count back
+    (a failing phone must not exhaust the list)."""
+    campaign = await make_campaign(database_url, "dead", mode="progressive",
+                                   progressive_flavour="agent_first")
+    await asyncio.to_thread(import_numbers, database_url, "dead", [number(9, 1)], tmp_path)
+    (agent,) = await make_agents(database_url, 1)
+    async with running_service(service_settings(database_url, pbx)) as rt:
+        api = f"http://127.0.0.1:{rt.http_port}"
+        async with ApiClient(api, agent.token) as client:
+            base = f"/api/v1/agents/{agent.id}"
+            await client.ok("POST", base + "/session", {
+                "campaign": "dead", "endpoint": "Local/agent404@default", "nailed_up": False})
+            await client.ok("POST", base + "/state", {"state": "available"})
+
+            async def ended() -> bool:
+                rows = await attempts(database_url, campaign.id)
+                return bool(rows) and all(r["dispositioned_at"] for r in rows)
+
+            await wait_for(ended, 20, what="the unplaced attempt settled")
+            await client.ok("DELETE", base + "/session")
+    rows = await attempts(database_url, campaign.id)
+    assert [r["outcome"] for r in rows][:1] == ["not_dialed"]
+    assert customer_calls(pbx) == [], "the customer was never dialed"
+    (t,) = await targets(database_url, campaign.id)
+    assert t["attempts_made"] == 0 and t["unavailable_reason"] in (None, "Not in cadence"), t
