@@ -133,7 +133,11 @@ def status_line(stats: dict[str, Any], samples: list[float]) -> str:
             f"dial-level={pacing.get('dial_level', 0.0):.2f} "
             f"answer={100 * (c.get('answer_rate') or 0):.0f}% "
             f"abandon24h={100 * (ab.get('rate') or 0):.2f}% ({ab.get('abandoned', 0)}/{ab.get('live_answers', 0)}) "
-            f"occupancy={100 * occ:.0f}% attempts={c.get('attempts', 0)} left={c.get('targets_left', 0)}")
+            f"occupancy={100 * occ:.0f}% attempts={c.get('attempts', 0)} "
+            # 'left' counts every target not yet exhausted (one attempt hardly moves it);
+            # 'dialable-now' drops as targets are tried and wait for their cadence
+            f"dialable-now={(c.get('targets_by_reason') or {}).get('dialable', 0)} "
+            f"left={c.get('targets_left', 0)}")
 
 
 async def watch(api: str, token: str, seconds: int) -> None:
