@@ -368,12 +368,13 @@ class CampaignManager:
 
     async def _restore_pacer(self, runner: CampaignRunner) -> None:
         """At runner start: what the pacer learned and the abandon counts of the 24 h /
-        30-day windows, as last saved (by this or another instance)."""
+        30-day windows, as this instance last saved them (each instance paces its own calls)."""
         if runner.pacer is None:
             return
         try:
             async with self.d.pool.connection() as conn:
-                snap = await campaigns_ledger.load_pacing_state(conn, runner.id)
+                snap = await campaigns_ledger.load_pacing_state(
+                    conn, runner.id, instance_id=self.d.instance_id)
         except Exception as exc:
             log.warning("campaign.pacer_load_failed", campaign=runner.campaign.name, error=str(exc))
             return
@@ -395,7 +396,8 @@ class CampaignManager:
             return
         try:
             async with self.d.pool.connection() as conn:
-                await campaigns_ledger.save_pacing_state(conn, runner.id, runner.pacer.snapshot())
+                await campaigns_ledger.save_pacing_state(
+                    conn, runner.id, runner.pacer.snapshot(), instance_id=self.d.instance_id)
         except Exception as exc:
             log.warning("campaign.pacer_save_failed", campaign=runner.campaign.name, error=str(exc))
 

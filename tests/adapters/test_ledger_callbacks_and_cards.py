@@ -147,6 +147,37 @@ async def test_pacer_state_round_trips_with_its_abandon_counts(database_url: str
     assert after.abandon_rate_30d == pytest.approx(before.abandon_rate_30d)
 
 
+async def test_each_instance_restores_its_own_pacer_state(database_url: str) -> None:
+    # Two instances pace one campaign, each its own calls: a restarted instance takes up its
+    # own abandon counts, never the other's (the last to save used to win for everybody).
+    def pacer_with(abandons: int) -> CampaignPacer:
+        p = CampaignPacer(abandon_cap=0.03)
+        for i in range(100):
+            p.observe_dial(1000.0 + i)
+            p.observe_outcome(1000.0 + i + 5, "human", 5.0)
+            (p.observe_abandon if i < abandons else lambda t: p.observe_connect(t, 0.4))(1000.0 + i + 6)
+        return p
+
+    async with connect(database_url) as conn:
+        c = await _campaign(conn, mode="predictive")
+        await campaigns.save_pacing_state(conn, c.id, pacer_with(0).snapshot())  # of no instance
+        await campaigns.save_pacing_state(conn, c.id, pacer_with(3).snapshot(), instance_id="node-a:8080")
+        await campaigns.save_pacing_state(conn, c.id, pacer_with(1).snapshot(), instance_id="node-b:8080")
+        mine = {i: await campaigns.load_pacing_state(conn, c.id, instance_id=i)
+                for i in ("node-a:8080", "node-b:8080", "node-c:8080")}
+        with pytest.raises(campaigns.CampaignError) as err:
+            await campaigns.save_pacing_state(conn, c.id, {}, instance_id="x" * 201)
+        assert err.value.field == "instance_id"
+    abandons = {}
+    for i, snap in mine.items():
+        assert snap is not None
+        p = CampaignPacer(abandon_cap=0.03)
+        p.restore(snap)
+        abandons[i] = p.stats(1200.0).abandoned_24h
+    # node-c has no row of its own: it starts from the snapshot of no instance
+    assert abandons == {"node-a:8080": 3, "node-b:8080": 1, "node-c:8080": 0}
+
+
 # ------------------------------------------------------------------ screen pop
 
 
