@@ -412,7 +412,9 @@ def write_report(
         "will still be in it plus the answers expected meanwhile at the current pace; and the "
         "cap itself (room banked early is never spent faster than the cap, so a window that "
         "starts mid-shift stays under it too). Each is reduced by one standard error of a rate "
-        "at the cap for the window's size (small samples, small teams).",
+        "at the cap for the size the window will have once the answers it plans for are in "
+        "(small samples, small teams; at a shift's start that is the next 200 answers, not an "
+        "empty window, whose margin would leave less than 1 %).",
         "- **Spends AMD's share.** With AMD on, hung-up false positives are abandons the dialer "
         "only estimates (fp / (1 - fp) per human AMD lets through, Ofcom's reasoned estimate). "
         "`dial_with_amd()` lets AMD have at most half of the abandon target: the share of dials "

@@ -694,8 +694,10 @@ class CampaignPacer(_Observer):
     def _window_target(self, n: float, abandoned: float) -> float:
         """Abandon rate allowed for the next answers so a window holding ``n``
         answered calls and ``abandoned`` abandons ends under the cap."""
-        safe = self._safe_rate(n)
         horizon = max(200.0, 0.5 * n)
+        # The margin is that of the window this target fills (n + horizon answers), not of
+        # the window so far: at a shift's start (n = 0) the latter left under 1 % to spend.
+        safe = self._safe_rate(n + horizon)
         return (safe * (n + horizon) - abandoned) / horizon
 
     def _safe_rate(self, n: float) -> float:

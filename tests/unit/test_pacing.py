@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Iterable
 
@@ -306,8 +307,9 @@ def test_room_left_by_yesterday_is_not_spent_today() -> None:
     stats = carried.stats(today)
     assert stats.answered_24h > 990  # yesterday is still in the window
     fresh = CampaignPacer()
-    assert stats.target_rate == pytest.approx(fresh.stats(today).target_rate, rel=1e-6)
-    assert stats.target_rate < 0.015
+    # no more than a campaign with no history at all (their pace estimates differ a little)
+    assert stats.target_rate <= fresh.stats(today).target_rate + 0.001
+    assert stats.target_rate < 0.02
 
 
 def test_a_dense_tail_yesterday_lowers_todays_target() -> None:
@@ -378,3 +380,12 @@ def test_amd_false_positives_are_booked_only_for_dials_through_amd() -> None:
 def test_snapshot_is_strict_json_before_any_call() -> None:
     # PostgreSQL's jsonb refuses Infinity: a pacer that has booked nothing must still save
     json.dumps(CampaignPacer().snapshot(), allow_nan=False)
+
+
+def test_small_sample_margin_is_that_of_the_window_the_shift_will_fill() -> None:
+    # At shift start nothing is answered yet, but the budget is for the answers to come:
+    # the margin under the cap is the standard error of that window (about 200 answers
+    # ahead: 1.2 points), not of an empty one (60 answers: 2.2 points, 0.8 % left).
+    p = CampaignPacer()
+    target = p.stats(60.0).target_rate
+    assert 0.03 - math.sqrt(0.03 * 0.97 / 200) - 0.001 < target < 0.03
