@@ -23,5 +23,5 @@ CREATE TRIGGER attempts_refund_not_dialed AFTER UPDATE OF outcome ON attempts
     FOR EACH ROW WHEN (NEW.outcome = 'not_dialed' AND OLD.outcome IS NULL)
     EXECUTE FUNCTION attempts_refund_not_dialed();
 
--- Attempts of a contact by e164, for the recomputation above.
+-- Attempts by number (any campaign), for the number's last-call recomputation above.
 CREATE INDEX IF NOT EXISTS attempts_e164 ON attempts (e164);
