@@ -37,6 +37,7 @@ from .listener import (
     validate_action,
 )
 from .userevents import (
+    DialerAbandon,
     DialerAgentState,
     DialerAttempt,
     DialerCampaignStats,
@@ -48,7 +49,7 @@ __all__ = [
     "REFUSED_ACTIONS", "AmiActionFailed", "AmiActionTimeout", "AmiAuthError", "AmiConfig",
     "AmiDisconnected", "AmiError", "AmiEvent", "AmiHandler", "AmiHeaderError", "AmiListener",
     "AmiNotConnected", "AmiRefused", "AmiResponse", "AmiStats", "BridgeEnter", "BridgeLeave",
-    "DialBegin", "DialEnd", "DialerAgentState", "DialerAttempt", "DialerCampaignStats",
+    "DialBegin", "DialEnd", "DialerAbandon", "DialerAgentState", "DialerAttempt", "DialerCampaignStats",
     "DialerUserEvent", "FullyBooted", "GenericAmiEvent", "Hangup", "MusicOnHoldStart",
     "MusicOnHoldStop", "Newchannel", "Newstate", "UserEvent", "VarSet", "parse_ami_event",
     "parse_dialer_user_event", "validate_action",

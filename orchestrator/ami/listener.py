@@ -46,7 +46,13 @@ from .errors import (
     AmiRefused,
 )
 from .events import AmiEvent, HeaderValue, parse_ami_event
-from .userevents import DialerAgentState, DialerAttempt, DialerCampaignStats
+from .userevents import (
+    DialerAbandon,
+    DialerAgentState,
+    DialerAttempt,
+    DialerCampaignStats,
+    DialerUserEvent,
+)
 
 log = structlog.get_logger("orchestrator.ami")
 
@@ -518,9 +524,10 @@ class AmiListener:
             action[k] = v
         return await self.send_action(action)
 
-    async def publish(self, payload: DialerAgentState | DialerAttempt | DialerCampaignStats,
+    async def publish(self, payload: DialerUserEvent,
                       ) -> AmiResponse:
-        """Publish one of the dialer's UserEvents (DialerAgentState, DialerAttempt, DialerCampaignStats)."""
+        """Publish one of the dialer's UserEvents (DialerAgentState, DialerAttempt, DialerCampaignStats,
+        DialerAbandon)."""
         return await self.user_event(payload.NAME, payload.to_headers())
 
     async def publish_agent_state(self, agent: str, state: str, *, campaign: str | None = None,
@@ -532,6 +539,10 @@ class AmiListener:
                               agent: str | None = None, cause: int | None = None) -> AmiResponse:
         """``UserEvent: DialerAttempt``."""
         return await self.publish(DialerAttempt(attempt, campaign, outcome, agent, cause))
+
+    async def publish_abandon(self, attempt: str, campaign: str, reason: str) -> AmiResponse:
+        """``UserEvent: DialerAbandon``."""
+        return await self.publish(DialerAbandon(attempt, campaign, reason))
 
     async def publish_campaign_stats(self, stats: DialerCampaignStats) -> AmiResponse:
         """``UserEvent: DialerCampaignStats``."""

@@ -83,7 +83,7 @@ class DialerAttempt:
     attempt: str
     """Attempt id (also the ARI channel id)."""
     campaign: str
-    """Campaign id."""
+    """Campaign name."""
     outcome: str
     """human, machine, fax, busy, no_answer, congestion, invalid, abandoned, cancelled, rejected."""
     agent: str | None = None
@@ -112,7 +112,7 @@ class DialerCampaignStats:
     NAME: ClassVar[str] = "DialerCampaignStats"
 
     campaign: str
-    """Campaign id."""
+    """Campaign name (as in the other UserEvents)."""
     dial_level: float
     """Lines dialled per available agent."""
     abandon_rate: float
@@ -150,11 +150,36 @@ class DialerCampaignStats:
         )
 
 
-DialerUserEvent = DialerAgentState | DialerAttempt | DialerCampaignStats
+@dataclass(frozen=True, slots=True)
+class DialerAbandon:
+    """``UserEvent: DialerAbandon``: a live answer reached no agent in time (or may have,
+    unseen). The information message is an ARI playback, so without this an AMI
+    wallboard would never see an abandon."""
+
+    NAME: ClassVar[str] = "DialerAbandon"
+
+    attempt: str
+    """Attempt id."""
+    campaign: str
+    """Campaign name."""
+    reason: str
+    """not_connected_in_grace, amd_false_positive, presumed_unseen or presumed."""
+
+    def to_headers(self) -> dict[str, str]:
+        return {"Attempt": self.attempt, "Campaign": self.campaign, "Reason": self.reason}
+
+    @classmethod
+    def from_event(cls, ev: UserEvent) -> DialerAbandon:
+        return cls(attempt=_req(ev, "Attempt"), campaign=_req(ev, "Campaign"),
+                   reason=_req(ev, "Reason"))
+
+
+DialerUserEvent = DialerAgentState | DialerAttempt | DialerCampaignStats | DialerAbandon
 """Any of the dialer's own user events."""
 
-_BY_NAME: Mapping[str, type[DialerAgentState] | type[DialerAttempt] | type[DialerCampaignStats]] = {
-    c.NAME: c for c in (DialerAgentState, DialerAttempt, DialerCampaignStats)
+_BY_NAME: Mapping[str, type[DialerAgentState] | type[DialerAttempt] | type[DialerCampaignStats]
+                  | type[DialerAbandon]] = {
+    c.NAME: c for c in (DialerAgentState, DialerAttempt, DialerCampaignStats, DialerAbandon)
 }
 
 

@@ -166,6 +166,7 @@ class AgentMachine:
         self.bridge_id = f"agent/{agent_id}/bridge"
         self._bridge_made = False
         self._leg_seq = 0
+        self._leg_epoch = ""
         self._leg_for_reservation = False
         self._ready_when_leg_up = False
         self._pending_not_ready: str | None = None
@@ -269,6 +270,10 @@ class AgentMachine:
     # ----------------------------------------------------------- handlers
 
     def _on_login(self, ev: AgentLogin, now: datetime) -> list[Command]:
+        # Leg ids carry the login instant: after a restart the sequence starts again while
+        # a leg of the previous life may still exist, and Asterisk refuses a new id that
+        # is a prefix of an existing one (narrow surprise 31: "...leg/1" vs "...leg/12").
+        self._leg_epoch = f"{int(now.timestamp() * 1000):013d}"
         if self.state is not AgentState.LOGGED_OUT:
             raise AgentStateError(self.agent_id, self.state, ev, "already logged in")
         if not ev.endpoint.strip():
@@ -461,7 +466,8 @@ class AgentMachine:
 
     def _dial_station(self, reservation: bool) -> list[Command]:
         self._leg_seq += 1
-        self.leg_id = f"agent/{self.agent_id}/leg/{self._leg_seq}"
+        # Fixed-width, monotonic parts: no leg id is a prefix of another (surprise 31).
+        self.leg_id = f"agent/{self.agent_id}/leg/{self._leg_epoch}-{self._leg_seq:06d}"
         self.leg_state = LegState.DIALING
         self._leg_for_reservation = reservation
         return [

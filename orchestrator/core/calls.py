@@ -32,6 +32,7 @@ RecordAttempt; a call whose customer was never dialed ends with
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -108,8 +109,11 @@ __all__ = [
     "CallState",
     "classify_cause",
     "classify_dialstatus",
+    "prefix_clash",
 ]
 
+#: The per-call agent leg's channel id is this plus the attempt id.
+AGENT_LEG_PREFIX = "agent:"
 #: Extra wait after the originate timeout before we stop trusting Asterisk to report.
 RING_GUARD_S = 15.0
 #: Longest wait for ChannelDestroyed after we hung up.
@@ -248,6 +252,15 @@ _DIAL_OUTCOME: dict[DialStatus, CallOutcome] = {
     DialStatus.INVALIDARGS: CallOutcome.INVALID_NUMBER,
     DialStatus.CANCEL: CallOutcome.FAILED,
 }
+#: The Q.850 cause a final dial status stands for: a busy or congested Local channel's
+#: ``;1`` half ends with cause 0 "Unknown" (surprises 1, 26, 29); the real cause is only
+#: on the ``;2`` half, which a narrowly subscribed app may never see.
+_DIAL_CAUSE: dict[DialStatus, tuple[int, str]] = {
+    DialStatus.BUSY: (17, "User busy"),
+    DialStatus.CONGESTION: (34, "Circuit/channel congestion"),
+    DialStatus.CHANUNAVAIL: (34, "Circuit/channel congestion"),
+    DialStatus.NOANSWER: (19, "User alerting, no answer"),
+}
 
 
 def classify_cause(cause: int, tech_cause: int | None = None) -> CallOutcome | None:
@@ -317,6 +330,7 @@ class CallMachine:
         self._voicemail_playing = False
         self._timers: set[str] = set()
         self._ring_seconds = 0.0
+        self._dial_cause: tuple[int, str] | None = None
 
     # ------------------------------------------------------------ identity
 
@@ -463,7 +477,10 @@ class CallMachine:
             return self._on_agent_leg_failed(now, f"agent leg refused: {ev.status} {ev.reason}")
         if self.state not in _BEFORE_ANSWER:
             return []
-        self._set_outcome(CallOutcome.FAILED, f"originate refused: {ev.status} {ev.reason}")
+        # Refused before a channel existed (500 "Allocation failed" while Asterisk shuts
+        # down, surprise 32; a bad endpoint; the socket down): the number never left, so
+        # the attempt is not_dialed and costs the target nothing (sql/005 refunds it).
+        self._set_outcome(CallOutcome.NOT_DIALED, f"originate refused: {ev.status} {ev.reason}")
         return self._end(now)
 
     def _on_ringing(self, ev: CallRinging, now: datetime) -> list[Command]:
@@ -515,6 +532,7 @@ class CallMachine:
         if self.state not in _BEFORE_ANSWER:
             return []
         status = ev.dialstatus
+        self._dial_cause = _DIAL_CAUSE.get(status)
         outcome = classify_dialstatus(status)
         detail = f"dialstatus={status.value}"
         if outcome is CallOutcome.NO_ANSWER:
@@ -538,6 +556,17 @@ class CallMachine:
         if self.state is CallState.AGENT_DIALING:
             return []  # the customer is not dialed yet: not about our channel
         self.cause, self.cause_txt = ev.cause, ev.cause_txt
+        if ev.unseen and self._may_have_been_abandoned():
+            # Asterisk drops an answered call whose app is away (cause 0, narrow surprise
+            # 33) and nothing proves this one was not answered: count it as the
+            # regulator would, never lower the abandon rate by not knowing.
+            self._set_outcome(CallOutcome.ABANDONED, f"{ev.cause_txt or 'ended unseen'}: "
+                              "may have been answered while the dialer could not see it; "
+                              "counted as an abandon")
+            return self._count_abandon(now, "presumed_unseen") + self._end(now)
+        if ev.cause == 0 and self._dial_cause is not None:
+            self.cause, txt = self._dial_cause
+            self.cause_txt = f"{txt} (from the dial status)"
         implied = classify_cause(ev.cause, ev.tech_cause)
         state = self.state
         if state in _BEFORE_ANSWER:
@@ -564,6 +593,13 @@ class CallMachine:
             if self.outcome is CallOutcome.FAILED and implied is CallOutcome.INVALID_NUMBER:
                 self._set_outcome(implied, f"{self.detail}, cause={ev.cause}")
         return self._end(now)
+
+    def _may_have_been_abandoned(self) -> bool:
+        """A customer-first call not yet connected nor settled may have been a live answer
+        no agent took (agent-first customers are dialed into the agent's bridge)."""
+        return (self.flow is CallFlow.CUSTOMER_FIRST and not self.connected
+                and self.outcome is None
+                and self.state in (*_BEFORE_ANSWER, CallState.AMD, *_WAITING_AGENT))
 
     def _on_amd(self, ev: AmdResult, now: datetime) -> list[Command]:
         self._check_channel(ev.channel_id, customer_only=True)
@@ -769,7 +805,10 @@ class CallMachine:
     # ------------------------------------------------------- agent legs
 
     def _originate_agent_leg(self, agent: AgentLeg) -> list[Command]:
-        self.agent_leg_id = f"{self.attempt_id}:agent"
+        # The distinguishing part first: Asterisk refuses a new channel id that is a prefix
+        # of an existing one, ignoring case ("<attempt>:agent" made the customer's
+        # "<attempt>" a 409, narrow surprise 31). See prefix_clash().
+        self.agent_leg_id = f"{AGENT_LEG_PREFIX}{self.attempt_id}"
         self.agent_leg_alive = True
         self.agent_leg_up = False
         self._agent_ringing_told = False
@@ -1118,6 +1157,19 @@ class CallMachine:
             now,
             self.outcome if self.state is CallState.ENDED else None,
         )
+
+
+def prefix_clash(new_id: str, existing: Iterable[str]) -> str | None:
+    """The existing channel id that makes Asterisk refuse ``new_id``, if any.
+
+    Asterisk 22's channel storage finds a "duplicate" when an existing id *starts with*
+    the new one, ignoring case (narrow surprise 31): with "X:agent" up, "X" is a 409.
+    """
+    new = new_id.casefold()
+    for other in existing:
+        if other.casefold().startswith(new):
+            return other
+    return None
 
 
 def _hangup_reason(outcome: CallOutcome) -> HangupReason:

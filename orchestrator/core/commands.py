@@ -88,6 +88,8 @@ class CallOutcome(StrEnum):
     ABANDONED = "abandoned"
     CANCELLED_BY_AGENT = "cancelled_by_agent"
     REJECTED_BY_AGENT = "rejected_by_agent"
+    NOT_DIALED = "not_dialed"
+    "Asterisk refused the originate before any channel existed: the number never left."
 
 
 class HangupReason(StrEnum):

@@ -213,6 +213,8 @@ class ChannelGone(Event):
     "Asterisk's text for the cause."
     tech_cause: int | None = None
     "SIP response code on PJSIP channels (486 busy, 480, 404, ...)."
+    unseen: bool = False
+    "It ended while the dialer could not see events (socket down): what happened is unknown."
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,6 +147,8 @@ class CampaignRunner:
         d = self.d
         if d.stream is None or not d.stream.connected.is_set() or not d.reconciled.is_set():
             return
+        if d.dial_guard.paused(d.now_s()):
+            return  # Asterisk refuses originates (dial_guard): the targets wait, uncharged
         if self.core.mode.is_preview:
             await d.previews.tick(self)
             return
@@ -416,8 +418,8 @@ class CampaignManager:
             # Hung up by us before anyone answered: says nothing about the answer rate.
             return
         pacer = self._pacer(entry.campaign_id)
-        if pacer is None:
-            return
+        if pacer is None or cmd.outcome is CallOutcome.NOT_DIALED:
+            return  # never placed: says nothing about the answer rate
         now = self.d.now_s()
         outcome = _PACER_OUTCOME.get(cmd.outcome, "failed")
         since = (cmd.answered_at.timestamp() if cmd.answered_at else now) - entry.started_at

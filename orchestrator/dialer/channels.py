@@ -28,6 +28,7 @@ import structlog
 from orchestrator.ari import (
     ChannelDestroyed,
     ChannelEnteredBridge,
+    ChannelHangupRequest,
     ChannelLeftBridge,
     ChannelStateChange,
     Dial,
@@ -50,6 +51,8 @@ class ChannelDirectory:
         self._core: dict[str, str] = {}
         self.adopted: set[str] = set()
         """Channels reconciliation decided to keep although no machine owns them."""
+        self._stasis_only: set[str] = set()
+        self._hangup_cause: dict[str, int] = {}
 
     def register(self, channel_id: str, actor: Actor, *, core_id: str | None = None) -> None:
         """Route events of wire id ``channel_id`` to ``actor`` (as ``core_id`` when the core
@@ -61,6 +64,29 @@ class ChannelDirectory:
     def unregister(self, channel_id: str) -> None:
         self._owners.pop(channel_id, None)
         self._core.pop(channel_id, None)
+        self._stasis_only.discard(channel_id)
+        self._hangup_cause.pop(channel_id, None)
+
+    def mark_stasis_only(self, channel_id: str) -> None:
+        """The channel was originated into the dialplan: the app hears of it only while it
+        is in Stasis, so its StasisEnd is its end (narrow surprises 26-27)."""
+        self._stasis_only.add(channel_id)
+
+    def mark_subscribed(self, channel_id: str) -> None:
+        """The app subscribed to the channel explicitly: its ChannelDestroyed will come,
+        even after StasisEnd (surprise 29)."""
+        self._stasis_only.discard(channel_id)
+
+    def stasis_only(self, channel_id: str) -> bool:
+        return channel_id in self._stasis_only
+
+    def note_hangup_cause(self, channel_id: str, cause: int) -> None:
+        if channel_id in self._owners:
+            self._hangup_cause[channel_id] = cause
+
+    def hangup_cause(self, channel_id: str) -> int:
+        """The last cause a ChannelHangupRequest gave for the channel (0 when none)."""
+        return self._hangup_cause.get(channel_id, 0)
 
     def core_id(self, channel_id: str) -> str:
         """The core's name of a wire channel id."""
@@ -162,6 +188,21 @@ class AriChannelHandlers:
 
     async def on_StasisEnd(self, e: StasisEnd) -> None:
         self._count(e.type)
+        cid = e.channel.id
+        if not self._dir.stasis_only(cid):
+            return  # the app keeps its subscription: ChannelDestroyed follows with the cause
+        # Nothing more will be told about this channel (surprise 27): this is its end.
+        cause = self._dir.hangup_cause(cid)
+        txt = "left the application (StasisEnd)"
+        if self._post(cid, lambda i: ev.ChannelGone(i, cause, txt)):
+            self._dir.unregister(cid)
+
+    async def on_ChannelHangupRequest(self, e: ChannelHangupRequest) -> None:
+        # Ignored as a signal (cause 32 is Asterisk's own flag, surprise 3); kept as the
+        # cause of a channel whose ChannelDestroyed the app will never see.
+        self._count(e.type)
+        if e.cause is not None and e.cause != 32:
+            self._dir.note_hangup_cause(e.channel.id, e.cause)
 
     async def on_ChannelEnteredBridge(self, e: ChannelEnteredBridge) -> None:
         self._count(e.type)

@@ -35,6 +35,7 @@ from orchestrator.core.commands import Command, CountAbandon, PublishAttempt, Re
 from orchestrator.dialer.actors import Actor
 from orchestrator.dialer.channels import AriChannelHandlers, ChannelDirectory
 from orchestrator.dialer.clock import ServiceClock
+from orchestrator.dialer.dial_guard import DialGuard
 from orchestrator.dialer.executor import CommandExecutor, wire_id
 from orchestrator.dialer.settings import LEDGER_OUTCOME
 from orchestrator.dialer.timers import Timers
@@ -103,6 +104,8 @@ class Dialer:
         self.clock = ServiceClock(settings.time_scale)
         self.timers = Timers(self.clock)
         self.directory = ChannelDirectory()
+        self.dial_guard = DialGuard()
+        """Pauses dialing while Asterisk refuses originates in a burst."""
         self.executor = CommandExecutor(self)
         self.stream: AriEventStream | None = None
         self.calls: dict[str, CallEntry] = {}
@@ -382,6 +385,8 @@ class Dialer:
         self.campaigns.observe_abandon(int(cmd.campaign_id))
         self.hub.publish("call.abandoned", {"attempt_id": cmd.attempt_id, "reason": cmd.reason},
                          campaign_id=int(cmd.campaign_id), audience="supervisors")
+        # The information message is an ARI playback: AMI wallboards would see no abandon.
+        self.ami_publish("abandon", cmd.attempt_id, name, cmd.reason)
 
     def on_disposition(self, attempt_id: str, code: str) -> None:
         self.screen_pops.forget(attempt_id)
@@ -403,7 +408,8 @@ class Dialer:
         for entry in list(self.calls.values()):
             gen = entry.originated_generation
             if gen is not None and gen < snapshot.generation and entry.attempt_id not in live:
-                entry.actor.post(ev.ChannelGone(entry.attempt_id, 0, "gone while disconnected"))
+                entry.actor.post(ev.ChannelGone(entry.attempt_id, 0, "gone while disconnected",
+                                                unseen=True))
         for session in list(self.sessions.sessions.values()):
             leg = session.machine.leg_id
             if leg is not None and wire_id(leg) not in live and snapshot.generation > 1:
@@ -413,8 +419,11 @@ class Dialer:
         async with self.pool.connection() as conn:
             result = await attempts_ledger.reconcile(conn, self.instance_id, live | managed,
                                                      stale_after=stale)
+            presumed = set(result.presumed_abandoned)
             for att in result.finished:
                 self.metrics.reconciled.labels("ended").inc()
+                if att.id in presumed:
+                    self._presumed_abandon(att)
                 if att.dispositioned_at is None:
                     # Its agent session (if any) died with the process that ran it.
                     await attempts_ledger.auto_disposition(conn, att.id)
@@ -451,6 +460,18 @@ class Dialer:
                      orphans_hung_up=len(orphans), empty_bridges=len(bridges),
                      generation=snapshot.generation)
         self.reconciled.set()
+
+    def _presumed_abandon(self, att: attempts_ledger.Attempt) -> None:
+        """An attempt that ended while no dialer watched it, counted as an abandon by the
+        ledger (attempts.presume_abandoned): the pacer, the metrics and supervisors hear it."""
+        runner = self.campaigns.runners.get(att.campaign_id)
+        name = runner.campaign.name if runner is not None else ""
+        log.warning("dialer.abandon_presumed", attempt=str(att.id), campaign=name or att.campaign_id)
+        self.metrics.abandons.labels(name).inc()
+        self.campaigns.observe_abandon(att.campaign_id)
+        self.hub.publish("call.abandoned", {"attempt_id": str(att.id), "reason": "presumed"},
+                         campaign_id=att.campaign_id, audience="supervisors")
+        self.ami_publish("abandon", str(att.id), name, "presumed")
 
     async def _settle_dead_owners(self, conn: AsyncConn) -> int:
         """Ended attempts of dead instances (stale heartbeat) that nobody dispositioned: their
@@ -656,6 +677,8 @@ class Dialer:
                     await ami.publish_attempt(args[0], args[1], args[2], agent=args[3], cause=args[4])
                 elif kind == "stats":
                     await ami.publish_campaign_stats(args[0])
+                elif kind == "abandon":
+                    await ami.publish_abandon(args[0], args[1], args[2])
             except Exception as exc:
                 log.debug("dialer.ami_publish_failed", kind=kind, error=str(exc))
 
@@ -679,6 +702,7 @@ class Dialer:
             "calls": len(self.calls),
             "agents": len(self.sessions.sessions),
             "campaigns_running": sorted(self.campaigns.running_names()),
+            "dialing": self.dial_guard.status(self.now_s()),
         }
 
 

@@ -34,6 +34,7 @@ from orchestrator.ari import (
 )
 from orchestrator.core import commands as c
 from orchestrator.core import events as ev
+from orchestrator.core.calls import prefix_clash
 from orchestrator.dialer.actors import Actor
 from orchestrator.dialer.settings import AUTO_CODE, ledger_outcome
 from orchestrator.ledger import attempts as attempts_ledger
@@ -109,6 +110,13 @@ class CommandExecutor:
         WebSocket is down: Asterisk would answer 200 and drop the answered customer."""
         d = self.d
         wid = wire_id(channel_id)
+        clash = prefix_clash(wid, d.directory.owned_ids() - {wid})
+        if clash is not None:
+            # Asterisk would answer 409 (a new id that prefixes a live one, surprise 31):
+            # a bug in how ids are made, never a reason to burn the target.
+            log.error("executor.channel_id_prefix_clash", channel=wid, existing=clash)
+            actor.post(ev.OriginateRefused(channel_id, 400, f"channel id prefixes {clash!r}"))
+            return None
         d.directory.register(wid, actor, core_id=channel_id)
         if not await self._wait_connected():
             d.metrics.originate_errors.labels(actor.context.get("campaign_name", ""), "ari_down").inc()
@@ -134,6 +142,7 @@ class CommandExecutor:
         )
         if cmd.amd:
             variables["DIALER_APP"] = d.ari.config.app
+            d.directory.mark_stasis_only(wid)
         try:
             await d.ari.originate(
                 wid, cmd.endpoint, caller_id=cmd.caller_id or None, ring_timeout=cmd.timeout_s,
@@ -143,7 +152,11 @@ class CommandExecutor:
             actor.post(ev.OriginateAccepted(cmd.channel_id))
             return
         except AriConflict as exc:
+            # 409 with no channel of that id: Asterisk's prefix rule (surprise 31) or a
+            # race; the number never left.
             d.metrics.originate_errors.labels(campaign, "conflict").inc()
+            log.error("executor.originate_conflict", channel=wid, error=exc.message)
+            d.dial_guard.refused(d.now_s(), 409, exc.message)
             actor.post(ev.OriginateRefused(cmd.channel_id, 500, exc.message))
             return
         except AriNotConnected as exc:
@@ -152,17 +165,53 @@ class CommandExecutor:
             return
         except AriHTTPError as exc:
             d.metrics.originate_errors.labels(campaign, str(exc.status)).inc()
+            log.warning("executor.originate_refused", channel=wid, status=exc.status,
+                        error=exc.message)
+            d.dial_guard.refused(d.now_s(), exc.status, exc.message)
             actor.post(ev.OriginateRefused(cmd.channel_id, exc.status, exc.message))
             return
         except AriConnectionError as exc:
             d.metrics.originate_errors.labels(campaign, "timeout").inc()
             await self._settle_ambiguous(cmd.channel_id, actor, exc)
             return
+        d.dial_guard.accepted()
+        # Subscribed before anything else is awaited: every millisecond is an event missed.
+        gone = cmd.amd and not await self._subscribe(wid)
         d.metrics.originates.labels(campaign, "customer" if customer else "agent").inc()
         if customer:
             d.note_originated(cmd.channel_id)
             await self._ledger(attempts_ledger.mark_originated, uuid.UUID(cmd.channel_id))
         actor.post(ev.OriginateAccepted(cmd.channel_id))
+        if gone:
+            actor.post(ev.ChannelGone(cmd.channel_id, 0, "ended before the dialer could subscribe"))
+
+    async def _subscribe(self, wid: str) -> bool:
+        """Subscribe the app to a channel originated into the dialplan (AMD).
+
+        A narrowly subscribed app gets nothing of such a channel before it runs Stasis()
+        and nothing after StasisEnd (surprises 26-28): busy, no answer and a hang-up
+        during AMD would be invisible. An explicit subscription covers the channel from
+        now until it is destroyed, StasisEnd included (surprise 29). Until it is in place
+        the channel's StasisEnd counts as its end (see channels.AriChannelHandlers).
+        False when the channel is already gone (its end will never be told).
+        """
+        d = self.d
+        try:
+            await d.ari.subscribe(f"channel:{wid}")
+        except AriError as exc:
+            # Gone already (a failure within milliseconds) or the call was refused after
+            # all: its end will never be told. Look once; a live channel keeps its guards.
+            try:
+                await d.ari.get_channel(wid)
+            except AriNotFound:
+                log.warning("executor.subscribe_channel_gone", channel=wid, error=str(exc))
+                return False
+            except AriError:
+                pass
+            log.warning("executor.subscribe_failed", channel=wid, error=str(exc))
+            return True
+        d.directory.mark_subscribed(wid)
+        return True
 
     async def do_CreateAndDial(self, cmd: c.CreateAndDial, actor: Actor) -> None:
         d = self.d
@@ -178,6 +227,9 @@ class CommandExecutor:
             pass
         except AriHTTPError as exc:
             d.metrics.originate_errors.labels(campaign, str(exc.status)).inc()
+            log.warning("executor.create_refused", channel=wid, status=exc.status,
+                        error=exc.message)
+            d.dial_guard.refused(d.now_s(), exc.status, exc.message)
             actor.post(ev.OriginateRefused(cmd.channel_id, 500 if exc.status == 409 else exc.status,
                                            exc.message))
             return
@@ -199,6 +251,7 @@ class CommandExecutor:
             actor.post(ev.OriginateRefused(cmd.channel_id, getattr(exc, "status", 500) or 500,
                                            str(exc)))
             return
+        d.dial_guard.accepted()
         d.metrics.originates.labels(campaign, "customer").inc()
         d.note_originated(cmd.channel_id)
         if cmd.attempt_id:

@@ -301,7 +301,7 @@ class DialerService:
             d.hub.publish("campaign.stats", stats, campaign_id=runner.id, audience="supervisors")
             pacing = stats.get("pacing") or {}
             d.ami_publish("stats", DialerCampaignStats(
-                campaign=str(runner.id),
+                campaign=runner.campaign.name,
                 dial_level=float(pacing.get("dial_level", 0.0)),
                 abandon_rate=float(stats["abandon_24h"]["rate"] or 0.0),
                 answer_rate=float(stats["answer_rate"] or 0.0),

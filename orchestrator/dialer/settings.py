@@ -32,6 +32,7 @@ LEDGER_OUTCOME: dict[CallOutcome, str] = {
     CallOutcome.ABANDONED: "abandoned",
     CallOutcome.CANCELLED_BY_AGENT: "cancelled_by_agent",
     CallOutcome.REJECTED_BY_AGENT: "rejected_by_agent",
+    CallOutcome.NOT_DIALED: "not_dialed",
 }
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -140,6 +140,8 @@ class ReconcileResult:
     """Attempts whose channel Asterisk still has (adopted by the caller when orphaned)."""
     finished: list[Attempt]
     """Attempts ended by reconciliation (outcome from the channel's fate, else 'unknown')."""
+    presumed_abandoned: list[uuid.UUID] = field(default_factory=list)
+    """Of those, the ones counted as abandons: they may have been answered unseen."""
 
 
 def _attempt(row: Mapping[str, Any]) -> Attempt:
@@ -662,6 +664,7 @@ async def reconcile(
     """
     live = set(live_channel_ids)
     fates = dict(fates or {})
+    presumed: list[uuid.UUID] = []
     mine = await live_attempts(conn, owner)
     orphans = await orphaned_attempts(conn, stale_after=stale_after, now=now, exclude_owner=owner) if stale_after else []
     still: list[Attempt] = []
@@ -675,8 +678,55 @@ async def reconcile(
         fate = fates.get(str(att.id))
         if fate is not None and fate not in OUTCOMES:
             raise AttemptError(f"unknown outcome {fate!r} for {att.id}", "fates")
+        if fate is None and await _may_have_been_abandoned(conn, att):
+            presumed.append(att.id)
+            await presume_abandoned(conn, att.id, PRESUMED_ABANDON_CRASH, at=now)
         finished.append(await end_attempt(conn, att.id, outcome=fate or "unknown", at=now, cause_txt="reconciled"))
-    return ReconcileResult(still, finished)
+    return ReconcileResult(still, finished, presumed)
+
+
+PRESUMED_ABANDON_CRASH = (
+    "ended while no dialer watched it: it may have been answered and reached no agent, "
+    "so it is counted as an abandon, as the regulator would"
+)
+PRESUMED_ABANDON_UNSEEN = (
+    "ended while the dialer could not see Asterisk's events: it may have been answered "
+    "and reached no agent, so it is counted as an abandon, as the regulator would"
+)
+
+
+async def _may_have_been_abandoned(conn: AsyncConn, att: Attempt) -> bool:
+    """Whether an attempt that ended unseen may have been a live answer no agent took.
+
+    Only customer-first calls (power, predictive, progressive customer-first) can be
+    abandoned: an agent-first customer is dialed into the agent's own bridge. A call
+    connected to an agent was not abandoned; one that left (originated) and whose end
+    nobody saw cannot be proven unanswered (Asterisk drops an answered call whose app is
+    away with cause 0, narrow surprise 33). One still 'pending' was never sent.
+    """
+    if att.connected_at is not None or att.outcome is not None or att.state == "pending":
+        return False
+    row = await fetch_one(
+        conn,
+        "SELECT mode, progressive_flavour FROM campaigns WHERE id = %s", (att.campaign_id,))
+    if row is None:
+        return False
+    mode = str(row["mode"])
+    return mode in ("power", "predictive") or (
+        mode == "progressive" and row["progressive_flavour"] == "customer_first")
+
+
+async def presume_abandoned(
+    conn: AsyncConn, attempt_id: uuid.UUID | str, reason: str, *, at: datetime | None = None
+) -> bool:
+    """Count an attempt that ended unseen as an abandon (`mark_abandoned`: outcome,
+    72 h lock) and say why in its history. True if it was not counted before."""
+    aid = _uuid(attempt_id)
+    async with conn.transaction():
+        if not await mark_abandoned(conn, aid, at=at):
+            return False
+        await _append(conn, aid, "abandon_presumed", at, {"reason": reason})
+        return True
 
 
 async def undispositioned_attempts(

@@ -450,3 +450,17 @@ AgentWorld.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_agent_world = AgentWorld.TestCase
+
+
+def test_station_leg_ids_never_prefix_one_another_across_logins() -> None:
+    # After a restart the leg sequence starts again while a leg of the previous life may
+    # still be up; Asterisk refuses a new id that prefixes an existing one (surprise 31).
+    from orchestrator.core.calls import prefix_clash
+
+    made: list[str] = []
+    for login_at in (0, 3600):
+        a = AgentMachine("ag1", CAMPAIGNS)
+        out = a.handle(AgentLogin("ag1", "PJSIP/1001", nailed_up=True), at(login_at))
+        made += [c.channel_id for c in out if isinstance(c, Originate)]
+    assert len(made) == 2
+    assert prefix_clash(made[1], made[:1]) is None and prefix_clash(made[0], made[1:]) is None

@@ -21,6 +21,7 @@ from orchestrator.core.calls import (
     CallPlan,
     CallState,
     classify_cause,
+    prefix_clash,
 )
 from orchestrator.core.campaigns import AmdPolicy, CampaignSettings, DialMode, ProgressiveFlavour
 from orchestrator.core.commands import (
@@ -249,7 +250,9 @@ def test_local_busy_dialstatus_wins_over_cause_zero() -> None:
     assert not of(out, Hangup)  # originate: Asterisk tears it down itself
     d(ChannelGone(ATTEMPT, 0, "Unknown"), 0.003)
     rec = d.outcome()
-    assert rec.outcome is CallOutcome.BUSY and rec.cause == 0
+    # The stored cause is the one the dial status stands for, not the ;1 half's 0.
+    assert rec.outcome is CallOutcome.BUSY and rec.cause == 17
+    assert "from the dial status" in rec.cause_txt
 
 
 def test_congestion_is_failed() -> None:
@@ -315,7 +318,8 @@ def test_originate_refused_ends_at_once_but_409_waits() -> None:
     d(OriginateRefused(ATTEMPT, 500, "Allocation failed"), 0.2)
     assert d.call.ended
     rec = d.outcome()
-    assert rec.outcome is CallOutcome.FAILED and "500" in rec.detail
+    # Refused before a channel existed: never dialed, it costs the target nothing.
+    assert rec.outcome is CallOutcome.NOT_DIALED and "500" in rec.detail
     assert not [c for c in d.log if isinstance(c, StartTimer)
                 and c.name not in {x.name for x in of(d.log, CancelTimer)}]
 
@@ -959,3 +963,37 @@ def test_late_answer_of_a_lost_agent_leg_is_ignored() -> None:
     world.one_outcome_per_attempt()
     world.agents_told_once()
     world.teardown()
+
+
+def _dialed_ids(out: Sequence[Command]) -> list[str]:
+    return [c.channel_id for c in out if isinstance(c, Originate | CreateAndDial)]
+
+
+def test_prefix_clash_is_asterisks_case_insensitive_prefix_rule() -> None:
+    # narrow id_prefix_clash cases: existing id -> new id refused when the existing starts with it
+    assert prefix_clash("X", ["X:agent"]) == "X:agent"
+    assert prefix_clash("X", ["Xabc"]) == "Xabc"
+    assert prefix_clash("IDC10", ["idc10"]) == "idc10"
+    assert prefix_clash("X;2", ["X;2"]) == "X;2"
+    assert prefix_clash("X:agent", ["X"]) is None
+    assert prefix_clash("X", ["agent:X"]) is None
+
+
+@pytest.mark.parametrize("answer_agent_first", [True, False])
+def test_no_channel_id_of_a_call_is_a_prefix_of_one_made_before(answer_agent_first: bool) -> None:
+    # Asterisk refused every per-call agent-first call with 409 when the agent leg was
+    # "<attempt>:agent" and the customer "<attempt>" came second (narrow surprise 31).
+    settings = agent_first() if answer_agent_first else predictive()
+    d = Driver(CallMachine(plan("0d5c3b8e-6f0e-4d39-a3a5-1b2f0c0e9a11"), settings,
+                           PER_CALL if answer_agent_first else None))
+    made = _dialed_ids(d.start())
+    if answer_agent_first:
+        made += _dialed_ids(d(CallAnswered(made[0]), 1))
+    else:
+        d(CallAnswered(d.call.customer_channel_id), 1)
+        made += _dialed_ids(d(AgentAssigned(d.call.attempt_id, "ag1", "PJSIP/1001"), 1.1))
+    assert len(made) >= 1
+    for i, cid in enumerate(made):
+        assert prefix_clash(cid, made[:i]) is None, (cid, made[:i])
+    if answer_agent_first:
+        assert made == [f"agent:{d.call.attempt_id}", d.call.attempt_id]
