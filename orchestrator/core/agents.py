@@ -80,6 +80,7 @@ __all__ = [
     "AgentStateError",
     "LegState",
     "PhoneMode",
+    "PHONE_UNREACHABLE_REASON",
     "RONA_REASON",
     "longest_idle",
 ]
@@ -88,6 +89,13 @@ RONA_REASON = "RONA"
 "Not-ready reason after an offered call was not answered."
 PHONE_LOST_REASON = "phone_lost"
 "Not-ready reason when the agent's nailed-up line dropped or could not be dialed."
+PHONE_UNREACHABLE_REASON = "Phone unreachable"
+"Not-ready reason when the agent's phone could not be made to ring (not a RONA)."
+#: After this many phone faults in a row the agent stays Not ready until they say Ready.
+PHONE_FAULTS_MAX = 3
+#: Back-off before the next offer after a phone fault: doubles per fault, up to the max.
+PHONE_RETRY_FIRST_S = 5.0
+PHONE_RETRY_MAX_S = 300.0
 LOGIN_REASON = "login"
 "Not-ready reason right after login."
 #: How long the agent's phone may ring for a nailed-up line or reservation call.
@@ -167,6 +175,10 @@ class AgentMachine:
         self._bridge_made = False
         self._leg_seq = 0
         self._leg_epoch = ""
+        self.phone_faults = 0
+        "Phone faults in a row (reset when the phone answers)."
+        self.phone_retry_at: datetime | None = None
+        "No call is offered before this instant after a phone fault."
         self._leg_for_reservation = False
         self._ready_when_leg_up = False
         self._pending_not_ready: str | None = None
@@ -233,6 +245,8 @@ class AgentMachine:
                 }:
                     if self.state is AgentState.ON_CALL and self.connected:
                         return []
+                    if event.phone_failed:
+                        return self._phone_fault(now)
                     return self._rona(now, notify_call=False)
                 return []
             case AgentDisposition():
@@ -298,6 +312,10 @@ class AgentMachine:
     def _on_ready(self, ev: AgentReady, now: datetime) -> list[Command]:
         if self.state is not AgentState.NOT_READY:
             raise AgentStateError(self.agent_id, self.state, ev)
+        if self.phone_retry_at is not None and now < self.phone_retry_at:
+            wait = (self.phone_retry_at - now).total_seconds()
+            raise AgentStateError(self.agent_id, self.state, ev,
+                                  f"phone unreachable: try again in {wait:.0f} s")
         if self.phone_mode is PhoneMode.NAILED_UP and self.leg_state is not LegState.UP:
             # Available only with a working line: (re)dial it, ready once it answers.
             self._ready_when_leg_up = True
@@ -349,6 +367,7 @@ class AgentMachine:
     def _on_leg_answered(self, ev: AgentLegAnswered, now: datetime) -> list[Command]:
         if not self._holds(ev.attempt_id) or self.state not in _OFFERED:
             return []
+        self._phone_works()
         return [self._cancel_timer("rona")] + self._set_state(AgentState.ON_CALL, now)
 
     def _on_connected(self, ev: AgentConnected, now: datetime) -> list[Command]:
@@ -460,6 +479,11 @@ class AgentMachine:
             return [self._disposition(code, now, automatic=True)] + self._finish(now)
         if ev.name == self._timer_name("rona") and self.state is AgentState.RINGING:
             return self._rona(now, notify_call=True)
+        if ev.name == self._timer_name("phone_retry"):
+            self.phone_retry_at = None
+            if (self.state is AgentState.NOT_READY and self.reason == PHONE_UNREACHABLE_REASON
+                    and self.phone_faults < PHONE_FAULTS_MAX):
+                return self._set_state(AgentState.AVAILABLE, now)  # a passing fault: try again
         return []
 
     # --------------------------------------------------------- station leg
@@ -486,6 +510,7 @@ class AgentMachine:
             return []
         assert self.leg_id is not None
         self.leg_state = LegState.UP
+        self._phone_works()
         out: list[Command] = []
         if not self._bridge_made:
             self._bridge_made = True
@@ -539,7 +564,7 @@ class AgentMachine:
 
     # --------------------------------------------------------- transitions
 
-    def _rona(self, now: datetime, notify_call: bool) -> list[Command]:
+    def _rona(self, now: datetime, notify_call: bool, reason: str = RONA_REASON) -> list[Command]:
         attempt = self.attempt_id
         out: list[Command] = [self._cancel_timer("rona")]
         if self._leg_for_reservation and self.leg_id is not None:
@@ -549,8 +574,23 @@ class AgentMachine:
         self.attempt_id = None
         self.campaign_id = None
         self.connected = False
-        out += self._set_state(AgentState.NOT_READY, now, RONA_REASON)
+        out += self._set_state(AgentState.NOT_READY, now, reason)
         return out
+
+    def _phone_fault(self, now: datetime) -> list[Command]:
+        """The phone could not be made to ring: Not ready "Phone unreachable", with a back-off
+        before the next offer. A few faults in a row and it stays Not ready until the agent
+        says Ready (after the back-off): offering calls to a dead phone would abandon every
+        answered customer meant for it."""
+        self.phone_faults += 1
+        wait = min(PHONE_RETRY_MAX_S, PHONE_RETRY_FIRST_S * 2 ** (self.phone_faults - 1))
+        self.phone_retry_at = now + timedelta(seconds=wait)
+        out = self._rona(now, notify_call=False, reason=PHONE_UNREACHABLE_REASON)
+        return out + [self._start_timer("phone_retry", self.phone_retry_at)]
+
+    def _phone_works(self) -> None:
+        self.phone_faults = 0
+        self.phone_retry_at = None
 
     def _finish(self, now: datetime) -> list[Command]:
         """Leave a call or reservation: apply deferred logout / not ready, else Available."""

@@ -282,6 +282,8 @@ def classify_dialstatus(status: DialStatus) -> CallOutcome:
 
 
 _BEFORE_ANSWER = frozenset({CallState.ORIGINATING, CallState.RINGING})
+#: Dial statuses that prove the agent's phone was reached (it rang, or is busy on a call).
+_PHONE_REACHED = frozenset({DialStatus.NOANSWER, DialStatus.BUSY, DialStatus.CANCEL})
 _WAITING_AGENT = frozenset({CallState.LIVE, CallState.CONNECTING})
 
 
@@ -474,7 +476,8 @@ class CallMachine:
             return []
         if leg == "agent":
             self.agent_leg_alive = False
-            return self._on_agent_leg_failed(now, f"agent leg refused: {ev.status} {ev.reason}")
+            return self._on_agent_leg_failed(now, f"agent leg refused: {ev.status} {ev.reason}",
+                                             phone_failed=True)
         if self.state not in _BEFORE_ANSWER:
             return []
         # Refused before a channel existed (500 "Allocation failed" while Asterisk shuts
@@ -528,7 +531,9 @@ class CallMachine:
         if leg == "agent":
             if self.agent_leg_up:
                 return []
-            return self._on_agent_leg_failed(now, f"agent leg dialstatus={ev.dialstatus.value}")
+            rang = self._agent_ringing_told or ev.dialstatus in _PHONE_REACHED
+            return self._on_agent_leg_failed(now, f"agent leg dialstatus={ev.dialstatus.value}",
+                                             phone_failed=not rang)
         if self.state not in _BEFORE_ANSWER:
             return []
         status = ev.dialstatus
@@ -845,8 +850,15 @@ class CallMachine:
         self.state = CallState.BRIDGED
         return out + self._on_connected(now)
 
-    def _on_agent_leg_failed(self, now: datetime, why: str) -> list[Command]:
-        """The per-call agent leg could not be answered (busy, unreachable, refused)."""
+    def _on_agent_leg_failed(self, now: datetime, why: str, *,
+                             phone_failed: bool | None = None) -> list[Command]:
+        """The per-call agent leg could not be answered (busy, unreachable, refused).
+
+        ``phone_failed``: the phone never rang (None: it did not if no ringing was seen),
+        which the agent's machine treats as a phone fault, not as a RONA.
+        """
+        if phone_failed is None:
+            phone_failed = not self._agent_ringing_told
         if self.state not in (CallState.AGENT_DIALING, CallState.CONNECTING):
             return []
         assert self.agent is not None
@@ -856,7 +868,8 @@ class CallMachine:
         if not self._agent_done:
             self._agent_done = True
             out.append(
-                NotifyAgent(self.agent.agent_id, AgentRona(self.agent.agent_id, self.attempt_id))
+                NotifyAgent(self.agent.agent_id, AgentRona(self.agent.agent_id, self.attempt_id,
+                                                           phone_failed=phone_failed))
             )
         return out + self._agent_unreachable(now, why)
 

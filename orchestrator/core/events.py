@@ -310,6 +310,8 @@ class AgentRona(Event):
     "The agent who did not answer."
     attempt_id: str
     "The call (or preview) that was offered."
+    phone_failed: bool = False
+    "The phone never rang (unreachable, refused, congested): not a RONA but a phone fault."
 
 
 @dataclass(frozen=True, slots=True)

@@ -346,10 +346,7 @@ class Dialer:
                 entry.ringing_seen = True
                 async with self.pool.connection() as conn:
                     await attempts_ledger.mark_ringing(conn, aid)
-            if (entry.machine.answered_at is not None and not entry.answered_seen):
-                entry.answered_seen = True
-                async with self.pool.connection() as conn:
-                    await attempts_ledger.mark_answered(conn, aid)
+            await self.mark_answered(cmd.attempt_id)
             amd = entry.machine.amd_status
             if amd is not None and not entry.amd_recorded:
                 # Known at once (an agent may report a false positive before the call ends).
@@ -358,6 +355,15 @@ class Dialer:
                     await attempts_ledger.record_amd(conn, aid, amd.value)
         except Exception as exc:
             log.warning("dialer.attempt_mark_failed", attempt=cmd.attempt_id, error=str(exc))
+
+    async def mark_answered(self, attempt_id: str) -> None:
+        """Write the answer of a call once, as soon as its machine knows of it."""
+        entry = self.calls.get(attempt_id) or self.ended_calls.get(attempt_id)
+        if entry is None or entry.machine.answered_at is None or entry.answered_seen:
+            return
+        entry.answered_seen = True
+        async with self.pool.connection() as conn:
+            await attempts_ledger.mark_answered(conn, uuid.UUID(attempt_id))
 
     def on_connected(self, attempt_id: str, agent_id: int) -> None:
         entry = self.calls.get(attempt_id)

@@ -457,6 +457,9 @@ class CommandExecutor:
     async def do_NotifyAgent(self, cmd: c.NotifyAgent, actor: Actor) -> None:
         d = self.d
         if isinstance(cmd.event, ev.AgentConnected):
+            # Agent first and preview connect on the answer itself: the answer is written
+            # first, or the history would read "bridged" before "answered".
+            await d.mark_answered(cmd.event.attempt_id)
             await self._ledger(attempts_ledger.mark_bridged, uuid.UUID(cmd.event.attempt_id),
                                int(cmd.agent_id))
             d.on_connected(cmd.event.attempt_id, int(cmd.agent_id))

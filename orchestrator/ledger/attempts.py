@@ -68,6 +68,7 @@ ONCE_KINDS = frozenset(
 # Outcome -> system wrap-up code applied automatically when no agent will disposition.
 AUTO_CODES = {
     "busy": "Busy",
+    "congestion": "Congestion",
     "no_answer": "No answer",
     "machine": "Answering machine detected",
     "fax": "Fax",

@@ -31,12 +31,13 @@ def _attempt(conn: psycopg.Connection, cid: int, contact: int, target: int, n: i
     return aid
 
 
-def test_six_system_wrapup_codes_are_seeded(database_url: str) -> None:
+def test_seven_system_wrapup_codes_are_seeded(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT label, outcome_class FROM wrapup_codes WHERE is_system ORDER BY label").fetchall()
     assert [r[0] for r in rows] == [
-        "Answering machine detected", "Busy", "Fax", "No answer", "Sale", "Voicemail",
+        "Answering machine detected", "Busy", "Congestion", "Fax", "No answer", "Sale", "Voicemail",
     ]
+    assert dict(rows)["Congestion"] == "retry"  # sql/007: congestion had no automatic code
     assert dict(rows)["Sale"] == "final_success"
 
 

@@ -464,3 +464,39 @@ def test_station_leg_ids_never_prefix_one_another_across_logins() -> None:
         made += [c.channel_id for c in out if isinstance(c, Originate)]
     assert len(made) == 2
     assert prefix_clash(made[1], made[:1]) is None and prefix_clash(made[0], made[1:]) is None
+
+
+def test_a_phone_that_never_rings_puts_the_agent_not_ready_with_back_off() -> None:
+    # On a stock Asterisk the simulated agents' phone rang nothing: every offer failed at
+    # once and was re-offered at once (~70 agent-leg originates per customer call).
+    from orchestrator.core.agents import PHONE_FAULTS_MAX, PHONE_UNREACHABLE_REASON
+
+    a = ready_agent()
+    t = 10.0
+    for fault in range(1, PHONE_FAULTS_MAX + 1):
+        attempt = f"call-{fault}"
+        a.handle(AgentReserved("ag1", attempt, "camp"), at(t))
+        out = a.handle(AgentRona("ag1", attempt, phone_failed=True), at(t + 0.1))
+        assert a.state is AgentState.NOT_READY and a.reason == PHONE_UNREACHABLE_REASON
+        assert of(out, PublishAgentState)[-1].reason == PHONE_UNREACHABLE_REASON
+        wait = 5.0 * 2 ** (fault - 1)
+        timer = of(out, StartTimer)[-1]
+        assert timer.at == at(t + 0.1 + wait)
+        with pytest.raises(AgentStateError, match="phone unreachable: try again in"):
+            a.handle(AgentReady("ag1"), at(t + 0.2))
+        a.handle(TimerFired(timer.name), at(t + 0.1 + wait))
+        if fault < PHONE_FAULTS_MAX:
+            assert a.state is AgentState.AVAILABLE  # a passing fault: offered again
+        else:
+            assert a.state is AgentState.NOT_READY  # stays until the agent says Ready
+            a.handle(AgentReady("ag1"), at(t + 0.2 + wait))
+            assert a.state is AgentState.AVAILABLE
+        t += wait + 1
+    # A phone that rings and is not answered is a RONA, and an answer resets the faults.
+    a.handle(AgentReserved("ag1", "call-r", "camp"), at(t))
+    a.handle(AgentRona("ag1", "call-r"), at(t + 12))
+    assert a.reason == "RONA"
+    a.handle(AgentReady("ag1"), at(t + 13))
+    a.handle(AgentReserved("ag1", "call-ok", "camp"), at(t + 14))
+    a.handle(AgentLegAnswered("ag1", "call-ok"), at(t + 15))
+    assert a.phone_faults == 0

@@ -997,3 +997,28 @@ def test_no_channel_id_of_a_call_is_a_prefix_of_one_made_before(answer_agent_fir
         assert prefix_clash(cid, made[:i]) is None, (cid, made[:i])
     if answer_agent_first:
         assert made == [f"agent:{d.call.attempt_id}", d.call.attempt_id]
+
+
+@pytest.mark.parametrize(("status", "rang", "phone_failed"), [
+    (DialStatus.CONGESTION, False, True),   # PJSIP endpoint missing: CHANUNAVAIL -> Congestion()
+    (DialStatus.CHANUNAVAIL, False, True),
+    (DialStatus.CONGESTION, True, False),   # it rang first: the phone works
+    (DialStatus.NOANSWER, False, False),    # rang unanswered: RONA
+    (DialStatus.BUSY, False, False),        # the phone is there, busy
+])
+def test_agent_leg_that_never_rang_is_a_phone_fault_not_a_rona(
+        status: DialStatus, rang: bool, phone_failed: bool) -> None:
+    d = Driver(CallMachine(plan(), agent_first(), PER_CALL))
+    leg = of(d.start(), Originate)[0].channel_id
+    if rang:
+        d(CallRinging(leg), 0.1)
+    out = d(DialFailed(leg, status), 0.2)
+    assert notified(out, AgentRona) == [AgentRona("ag1", ATTEMPT, phone_failed=phone_failed)]
+    assert of(out, ReleaseTarget)  # never dialed: the target costs nothing
+
+
+def test_agent_leg_refused_by_asterisk_is_a_phone_fault() -> None:
+    d = Driver(CallMachine(plan(), agent_first(), PER_CALL))
+    leg = of(d.start(), Originate)[0].channel_id
+    out = d(OriginateRefused(leg, 500, "Allocation failed"), 0.1)
+    assert notified(out, AgentRona) == [AgentRona("ag1", ATTEMPT, phone_failed=True)]
