@@ -572,8 +572,8 @@ class CallMachine:
         if ev.cause == 0 and self._dial_cause is not None:
             self.cause, txt = self._dial_cause
             self.cause_txt = f"{txt} (from the dial status)"
-        implied = classify_cause(ev.cause, ev.tech_cause)
         state = self.state
+        implied = classify_cause(self.cause, ev.tech_cause)
         if state in _BEFORE_ANSWER:
             if implied is CallOutcome.NO_ANSWER:
                 self._set_outcome(
@@ -581,7 +581,9 @@ class CallMachine:
                     self._no_answer_detail(now, f"cause={ev.cause}"),
                 )
             elif implied is not None:
-                self._set_outcome(implied, f"cause={ev.cause}")
+                # 34/42 are congestion, kept apart from other failures in the ledger.
+                congested = " CONGESTION" if self.cause in (34, 42) else ""
+                self._set_outcome(implied, f"cause={self.cause}{congested}")
             else:
                 self._set_outcome(
                     CallOutcome.FAILED, f"ended before answer, cause={ev.cause} {ev.cause_txt}"

@@ -183,6 +183,10 @@ class AriChannelHandlers:
             self._dir.adopted.discard(cid)
             self._on_adopted_gone(cid, e.cause, e.cause_txt)
             return
+        if e.channel.state == "Up":
+            # Destroyed Up: it was answered, even if the answer itself came before the app
+            # subscribed to it (AMD channels, surprise 29); a machine that saw it ignores it.
+            self._post(cid, ev.CallAnswered)
         if self._post(cid, lambda i: ev.ChannelGone(i, e.cause, e.cause_txt, e.tech_cause)):
             self._dir.unregister(cid)
 

@@ -37,6 +37,7 @@ from orchestrator.dialer.channels import AriChannelHandlers, ChannelDirectory
 from orchestrator.dialer.clock import ServiceClock
 from orchestrator.dialer.dial_guard import DialGuard
 from orchestrator.dialer.executor import CommandExecutor, wire_id
+from orchestrator.dialer.hangup_witness import HangupWitness
 from orchestrator.dialer.settings import LEDGER_OUTCOME
 from orchestrator.dialer.timers import Timers
 from orchestrator.ledger import agents as agents_ledger
@@ -106,6 +107,8 @@ class Dialer:
         self.directory = ChannelDirectory()
         self.dial_guard = DialGuard()
         """Pauses dialing while Asterisk refuses originates in a burst."""
+        self.hangup_witness = HangupWitness()
+        """AMI's Hangup causes, for channels whose end ARI could not show us."""
         self.executor = CommandExecutor(self)
         self.stream: AriEventStream | None = None
         self.calls: dict[str, CallEntry] = {}
@@ -660,8 +663,15 @@ class Dialer:
         from orchestrator.ami import AmiConfig, AmiListener
 
         self._ami = AmiListener(AmiConfig(host=s.ami_host, port=s.ami_port, username=s.ami_user,
-                                          secret=s.ami_secret.get_secret_value()))
+                                          secret=s.ami_secret.get_secret_value()),
+                                handler=self.hangup_witness)
         return self._ami
+
+    async def ami_hangup_cause(self, channel_id: str, within: float = 1.0) -> tuple[int, str] | None:
+        """The cause AMI reported for a channel (None when AMI is off or said nothing)."""
+        if self._ami is None or not self._ami.connected.is_set():
+            return None
+        return await self.hangup_witness.cause_of(channel_id, within)
 
     def ami_publish(self, kind: str, *args: Any) -> None:
         """Queue a UserEvent for supervisors' AMI tools (dropped when AMI is down)."""

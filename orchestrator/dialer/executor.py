@@ -183,7 +183,11 @@ class CommandExecutor:
             await self._ledger(attempts_ledger.mark_originated, uuid.UUID(cmd.channel_id))
         actor.post(ev.OriginateAccepted(cmd.channel_id))
         if gone:
-            actor.post(ev.ChannelGone(cmd.channel_id, 0, "ended before the dialer could subscribe"))
+            # Its ARI events are lost; AMI saw the Hangup of both halves (surprise 26).
+            found = await d.ami_hangup_cause(wid)
+            cause, txt = (found[0], f"{found[1]} (from AMI)") if found else (
+                0, "ended before the dialer could subscribe")
+            actor.post(ev.ChannelGone(cmd.channel_id, cause, txt))
 
     async def _subscribe(self, wid: str) -> bool:
         """Subscribe the app to a channel originated into the dialplan (AMD).

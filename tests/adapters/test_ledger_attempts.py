@@ -336,3 +336,50 @@ async def test_disposition_without_dialing(database_url: str) -> None:
         (h,) = await attempts.contact_history(conn, (await _target(conn, tid))["contact_id"])
         assert (h.title, h.outcome, h.disposition, h.agent) == ("Attempt 1 (Mobile)", "not_dialed", "Sale", "Eve")
         assert await attempts.live_attempts(conn, "a") == []
+
+
+@pytest.mark.parametrize(("mode", "flavour"), [("power", None), ("predictive", None),
+                                               ("progressive", "customer_first")])
+async def test_reconcile_counts_a_customer_first_call_that_ended_unseen_as_an_abandon(
+        database_url: str, mode: str, flavour: str | None) -> None:
+    # Asterisk drops a call answered while its app is away (cause 0, narrow surprise 33):
+    # nothing proves it was not answered, so it counts as the regulator would count it.
+    extra = {"progressive_flavour": flavour} if flavour else {}
+    async with connect(database_url) as conn:
+        c = await _setup(conn, **extra) if mode == "progressive" else await campaigns.start_campaign(
+            conn, (await campaigns.create_campaign(conn, "Winter", mode=mode)).id)
+        tids = [(await add_contact(conn, c.id))[1][0] for _ in range(3)]
+        ringing = await _dial(conn, c, tids[0], owner="gone")
+        await attempts.mark_originated(conn, ringing.attempt_id, at=NOON)
+        await attempts.mark_ringing(conn, ringing.attempt_id, at=NOON)
+        pending = await _dial(conn, c, tids[1], owner="gone")  # never sent: not an abandon
+        talked = await _dial(conn, c, tids[2], owner="gone")
+        agent, _ = await agents.create_agent(conn, "zed", display_name="Zed")
+        await attempts.mark_originated(conn, talked.attempt_id, at=NOON)
+        await attempts.mark_bridged(conn, talked.attempt_id, agent.id, at=NOON)
+        await attempts.heartbeat(conn, "gone", now=NOON - timedelta(minutes=5))
+        result = await attempts.reconcile(conn, "me", [], stale_after=timedelta(minutes=1), now=NOON)
+        assert result.presumed_abandoned == [ringing.attempt_id]
+        done = {a.id: a for a in result.finished}
+        assert done[ringing.attempt_id].outcome == "abandoned"
+        assert done[pending.attempt_id].outcome == "unknown"
+        assert done[talked.attempt_id].outcome == "human"
+        kinds = [r["kind"] for r in await fetch_all(
+            conn, "SELECT kind FROM attempt_events WHERE attempt_id = %s ORDER BY id",
+            (ringing.attempt_id,))]
+        assert "abandon_presumed" in kinds and "abandoned" in kinds
+        (lock,) = await fetch_all(conn, "SELECT abandon_locked_until FROM phone_numbers WHERE e164 = %s",
+                                  (done[ringing.attempt_id].e164,))
+        assert lock["abandon_locked_until"] >= NOON + timedelta(hours=71)
+
+
+async def test_reconcile_does_not_count_an_agent_first_call_as_an_abandon(database_url: str) -> None:
+    # Agent first: the customer is dialed into the agent's own bridge, never left alone.
+    async with connect(database_url) as conn:
+        c = await _setup(conn, progressive_flavour="agent_first")
+        _, (tid,) = await add_contact(conn, c.id)
+        tk = await _dial(conn, c, tid, owner="gone")
+        await attempts.mark_originated(conn, tk.attempt_id, at=NOON)
+        await attempts.heartbeat(conn, "gone", now=NOON - timedelta(minutes=5))
+        result = await attempts.reconcile(conn, "me", [], stale_after=timedelta(minutes=1), now=NOON)
+        assert result.presumed_abandoned == [] and result.finished[0].outcome == "unknown"

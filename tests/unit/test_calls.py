@@ -1022,3 +1022,26 @@ def test_agent_leg_refused_by_asterisk_is_a_phone_fault() -> None:
     leg = of(d.start(), Originate)[0].channel_id
     out = d(OriginateRefused(leg, 500, "Allocation failed"), 0.1)
     assert notified(out, AgentRona) == [AgentRona("ag1", ATTEMPT, phone_failed=True)]
+
+
+@pytest.mark.parametrize("answered", [False, True])
+def test_a_call_that_ended_unseen_is_counted_as_an_abandon(answered: bool) -> None:
+    # The app's socket was down: Asterisk dropped the call if it was answered (cause 0,
+    # narrow surprise 33). Nothing proves it was not, so it is counted as an abandon.
+    d = Driver(CallMachine(plan(), predictive()))
+    d.start()
+    d(CallRinging(ATTEMPT), 0.5)
+    if answered:
+        d(CallAnswered(ATTEMPT), 2)
+    out = d(ChannelGone(ATTEMPT, 0, "gone while disconnected", unseen=True), 5)
+    assert of(out, CountAbandon) and of(out, LockNumber)
+    rec = d.outcome()
+    assert rec.outcome is CallOutcome.ABANDONED and "counted as an abandon" in rec.detail
+
+
+def test_an_agent_first_call_that_ended_unseen_is_not_an_abandon() -> None:
+    d = Driver(CallMachine(plan(), agent_first(), NAILED))
+    d.start()
+    out = d(ChannelGone(ATTEMPT, 0, "gone while disconnected", unseen=True), 5)
+    assert not of(out, CountAbandon)
+    assert d.outcome().outcome is not CallOutcome.ABANDONED
