@@ -30,11 +30,16 @@ from orchestrator.ledger import campaigns as campaigns_ledger
 from orchestrator.ledger.importer import import_contacts
 from orchestrator.ledger.pool import connect, fetch_all
 from orchestrator.runtime import Runtime
+from tests.support import asterisk as asterisk_target
 from tests.support.pbxsim import PbxSim
 
 REPO = Path(__file__).resolve().parents[2]
-SPEED = 10.0
-"""pbxsim --speed and the service's time scale in the e2e tests."""
+REAL_ASTERISK = asterisk_target.configured()
+"""The tests run against the real Asterisk named by ORCH_TEST_ASTERISK, not pbxsim."""
+SPEED = 1.0 if REAL_ASTERISK else 10.0
+"""pbxsim --speed and the service's time scale in the e2e tests (a real PBX: real time)."""
+TIME_FACTOR = 10.0 / SPEED
+"""How much longer every wait is than the tests were written for (10 against pbxsim)."""
 
 
 def number(i: int, last_digit: int) -> str:
@@ -82,7 +87,10 @@ async def make_agents(database_url: str, count: int, *, prefix: str = "agent",
     async with connect(database_url) as conn:
         for n in range(1, count + 1):
             username = f"{prefix}{n}"
-            endpoint = f"Local/{username}@dialer-agents"
+            # pbxsim answers any agent phone of [dialer-agents]; a real Asterisk with
+            # asterisk-conf/ has test phones that answer at once in [dialer-testlines].
+            endpoint = (f"Local/testagent{n}@{asterisk_target.TESTLINES}" if REAL_ASTERISK
+                        else f"Local/{username}@dialer-agents")
             agent, token = await agents_ledger.create_agent(
                 conn, username, display_name=f"Agent {n}", role=role, endpoint=endpoint,
                 teams=list(teams))
@@ -91,14 +99,20 @@ async def make_agents(database_url: str, count: int, *, prefix: str = "agent",
 
 
 def service_settings(database_url: str, pbx: PbxSim, **overrides: Any) -> Settings:
+    real = getattr(pbx, "real", False)
     values: dict[str, Any] = {
         "database_url": database_url, "ari_url": pbx.ari_url, "ari_user": pbx.user,
-        "ari_password": pbx.password, "ari_app": "dialer", "ami_host": pbx.ami_host,
-        "ami_port": pbx.ami_port, "ami_user": pbx.user, "ami_secret": pbx.password,
+        "ari_password": pbx.password, "ami_host": pbx.ami_host, "ami_port": pbx.ami_port,
+        "ami_user": getattr(pbx, "ami_user", pbx.user),
+        "ami_secret": getattr(pbx, "ami_secret", pbx.password),
+        # One app per test on a shared real PBX: nothing left by another test reaches it.
+        "ari_app": f"dialer-{uuid.uuid4().hex[:8]}" if real else "dialer",
         "http_host": "127.0.0.1", "http_port": 0, "instance_id": "e2e-1",
         "time_scale": SPEED, "dial_tick_s": 0.05, "heartbeat_s": 0.5,
         "shutdown_grace_s": 1.0, "instance_stale_s": 3.0,
     }
+    if real:
+        values["customer_endpoint"] = f"Local/{{e164}}@{asterisk_target.TESTLINES}/n"
     values.update(overrides)
     return Settings(**values)
 
@@ -234,8 +248,9 @@ class ApiClient:
 
 
 async def wait_for(predicate: Any, within: float, interval: float = 0.1, what: str = "") -> Any:
-    """Poll an async predicate until it returns a truthy value (TimeoutError after ``within`` s)."""
-    async with asyncio.timeout(within):
+    """Poll an async predicate until it returns a truthy value (TimeoutError after ``within``
+    s, times TIME_FACTOR: written for pbxsim at 10x)."""
+    async with asyncio.timeout(within * TIME_FACTOR):
         while True:
             value = await predicate()
             if value:
