@@ -125,7 +125,8 @@ async def test_wrapup_codes_system_and_custom(database_url: str) -> None:
         assert code.retry_after == timedelta(hours=2) and not code.is_system
         labels_a = [w.label for w in await campaigns.wrapup_codes(conn, a.id)]
         labels_b = [w.label for w in await campaigns.wrapup_codes(conn, b.id)]
-        assert labels_b == ["Answering machine detected", "Busy", "Fax", "No answer", "Sale", "Voicemail"]
+        assert labels_b == ["Answering machine detected", "Busy", "Congestion", "Fax", "No answer", "Sale",
+                            "Voicemail"]
         assert labels_a == labels_b + ["Callback requested"]
         for bad, field in (({"label": "Busy"}, "label"), ({"label": "callback requested"}, "label"),
                            ({"outcome_class": "maybe"}, "outcome_class"),
