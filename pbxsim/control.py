@@ -30,6 +30,7 @@ class ControlServer:
         r.add_post("/_pbxsim/restart", self.restart)
         r.add_post("/_pbxsim/script", self.script)
         r.add_post("/_pbxsim/hangup/{channel_id}", self.hangup)
+        r.add_post("/_pbxsim/shutdown", self.shutdown)
         r.add_get("/_pbxsim/calls", self.calls)
         r.add_get("/_pbxsim/stats", self.stats)
         self.app = app
@@ -100,6 +101,15 @@ class ControlServer:
         except AriError as e:
             return web.json_response({"error": e.message}, status=e.status)
         return web.json_response({"hungup": request.match_info["channel_id"]})
+
+    async def shutdown(self, request: web.Request) -> web.Response:
+        """`core stop gracefully` (mode=graceful) or `core abort shutdown` (mode=abort)."""
+        mode = request.query.get("mode", "")
+        try:
+            self.engine.shutdown(mode)
+        except ValueError as e:
+            return self._bad(str(e))
+        return web.json_response({"shutting_down": self.engine.shutting_down})
 
     async def calls(self, request: web.Request) -> web.Response:
         return web.json_response(self.engine.calls_summary())

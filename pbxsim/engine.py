@@ -100,6 +100,12 @@ class Engine:
         self.stored_durations: dict[str, float] = {}
         self.apps: dict[str, bool] = {}
         """Registered Stasis apps (a WebSocket is connected) -> subscribeAll."""
+        self.inactive_apps: set[str] = set()
+        """Narrow apps whose socket closed while they had channels (narrow surprise 33):
+        still listed by GET /applications, but a channel entering Stasis() for them is
+        dropped ("Stasis app not active")."""
+        self.shutting_down = False
+        """`core stop gracefully` in progress: no channel can be allocated (surprise 32)."""
         self.app_subscriptions: dict[str, set[str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._counter = itertools.count(1)
@@ -142,6 +148,8 @@ class Engine:
         self.playbacks.clear()
         self.live_recordings.clear()
         self.apps.clear()
+        self.inactive_apps.clear()
+        self.shutting_down = False
         self.parties.scripts.clear()
         self._counter = itertools.count(1)
 
@@ -184,8 +192,26 @@ class Engine:
             return
         if len(cid) > MAX_ID_LEN:
             raise AriError(400, f"Uniqueid length exceeds maximum of {MAX_ID_LEN}")
-        if cid in self.channels:
+        # Asterisk 22's channel storage finds a uniqueid by a case-insensitive match over
+        # the NEW id's length: an id that is a prefix of a live channel's id is "taken"
+        # (narrow surprise 31: "X:agent" live -> "X" refused; "idc10" live -> "IDC10").
+        low = cid.lower()
+        if any(c.id.lower().startswith(low) for c in self.channels.values()
+               if not c.destroyed):
             raise AriError(409, "Channel with given unique ID already exists")
+
+    def _check_allocation(self) -> None:
+        if self.shutting_down:
+            # "Refusing due to active shutdown": before any channel exists (surprise 32)
+            raise AriError(500, "Allocation failed", key="error")
+
+    def shutdown(self, mode: str) -> None:
+        """`core stop gracefully` (refuse new channels, keep the live ones) or `core abort
+        shutdown` (accept again). Asterisk stops once the last channel is gone; the
+        long-running lab instance never did (surprise 32), and pbxsim stays up the same way."""
+        if mode not in ("graceful", "abort"):
+            raise ValueError("mode: graceful or abort")
+        self.shutting_down = mode == "graceful"
 
     def get_channel(self, cid: str, *, message: str = "Channel not found") -> Channel:
         c = self.channels.get(cid)
@@ -333,6 +359,7 @@ class Engine:
         if not app and not extension and not context:
             raise AriError(400, "Application or extension must be specified")
         self._check_formats(p)
+        self._check_allocation()
         cid = p.get("channelId") or None
         other = p.get("otherChannelId") or None
         timeout = _int_or(p.get("timeout"), 30)
@@ -392,6 +419,7 @@ class Engine:
         app = p.get("app") or ""
         if not app:
             raise AriError(400, "Application name is required")
+        self._check_allocation()
         cid = p.get("channelId") or None
         other = p.get("otherChannelId") or None
         app_args = _split_args(p.get("appArgs"))
@@ -531,8 +559,12 @@ class Engine:
         target: tuple[str, str, int] | None,
     ) -> None:
         assert c1.dial is not None
-        if c1.tech == "Local" and c1.context not in KNOWN_CONTEXTS:
-            # unknown context: ChannelDestroyed cause 0 within 1 ms, no Dial (errors trace)
+        if c1.tech == "Local" and (c1.context not in KNOWN_CONTEXTS or (
+                c1.peer is not None
+                and self._program_for(c1.peer.context, c1.peer.exten, c1.peer) is None)):
+            # unknown context or extension: the Local channel's call fails before the dial
+            # starts (local_call: "No such extension/context"): ChannelDestroyed cause 0
+            # within 1 ms, no Dial (errors trace)
             peer = c1.peer
             await self._teardown(c1)
             if peer is not None:
@@ -855,15 +887,16 @@ class Engine:
                       moved: bool = False) -> None:
         if not moved:
             self._var(c, "STASISSTATUS", "")
-        if app not in self.apps:
-            # no WebSocket for the app: the call is dropped (surprise 14)
+        if app not in self.apps or app in self.inactive_apps:
+            # no WebSocket for the app: the call is dropped (surprise 14; narrow 33)
             self._var(c, "STASISSTATUS", "FAILED")
             c.hangupcause = 0
             c.hangup_requested = True
             return
         c.stasis_app = app
         c.stasis_args = list(args)
-        c.subscribers.add(app)
+        # Stasis() subscribes the app for as long as the channel stays in it (res_stasis
+        # subscribe/unsubscribe around the app): see subscribers_of.
         self.emit("StasisStart", channel=c, data={"args": list(args)})
         if wait:
             await self._stasis_wait(c)
@@ -1213,7 +1246,6 @@ class Engine:
         target.snoops.append(s)
         self.channels[s.id] = s
         self.emit("ChannelCreated", channel=s)
-        s.subscribers.add(app)
         args = _split_args(p.get("appArgs"))
         self._dialplan(s, "Stasis", ",".join([app, *args]))
         self.spawn(self._run_snoop(s, app, args))
@@ -1296,8 +1328,6 @@ class Engine:
         before = b.technology
         b.channels.append(c)
         c.bridge = b
-        if b.subscribers:
-            c.subscribers |= b.subscribers
         # the event reports the technology before the switch (notes GENERAL)
         b.technology = before
         self.emit("ChannelEnteredBridge", channel=c, bridge=b, data={"role": role})
@@ -1673,9 +1703,17 @@ class Engine:
     # ------------------------------------------------------------------ apps and user events
     def register_app(self, app: str, subscribe_all: bool) -> None:
         self.apps[app] = subscribe_all
+        self.inactive_apps.discard(app)
 
     def unregister_app(self, app: str) -> None:
+        narrow = not self.apps.get(app, True)
+        if narrow and any(app in c.subscribers or c.stasis_app == app
+                          for c in self.channel_list()):
+            # kept "inactive" while it has subscriptions (narrow surprise 33)
+            self.inactive_apps.add(app)
+            return
         self.apps.pop(app, None)
+        self.inactive_apps.discard(app)
 
     def app_json(self, app: str) -> dict[str, Any]:
         if app not in self.apps:

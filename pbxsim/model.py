@@ -353,8 +353,13 @@ class Bridge:
 
 
 def subscribers_of(objs: Iterable[Channel | Bridge | None]) -> frozenset[str]:
+    """Apps an event about these objects reaches without subscribeAll: those subscribed to
+    an object (by creating it, or POST /applications/{app}/subscription), and the app a
+    channel is in Stasis with, for as long as it is (narrow surprises 26, 27, 29)."""
     out: set[str] = set()
     for o in objs:
         if o is not None:
             out |= o.subscribers
+            if isinstance(o, Channel) and o.stasis_app is not None:
+                out.add(o.stasis_app)
     return frozenset(out)

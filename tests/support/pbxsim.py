@@ -79,6 +79,10 @@ class PbxSim:
     async def far_end_hangup(self, channel_id: str) -> Any:
         return await self._control("POST", f"/_pbxsim/hangup/{channel_id}")
 
+    async def shutdown(self, mode: str) -> Any:
+        """"graceful": `core stop gracefully` (originates refused, 500); "abort": accept again."""
+        return await self._control("POST", "/_pbxsim/shutdown", params={"mode": mode})
+
     async def calls(self) -> Any:
         return await self._control("GET", "/_pbxsim/calls")
 
