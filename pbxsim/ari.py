@@ -565,8 +565,8 @@ class AriServer:
         return self._ok(b.snap().ari())
 
     def _one_app(self) -> str | None:
-        # Asterisk subscribes the app that created a bridge; with one connected app
-        # (the dialer's case) that app is the obvious owner.
+        # The app that created a bridge (with one connected app, the dialer's case,
+        # the obvious owner); Asterisk does not subscribe it (narrow surprise 34).
         apps = list(self.owner)
         return apps[0] if len(apps) == 1 else None
 

@@ -149,6 +149,20 @@ def amd_program(app: str) -> list[Step]:
     ]
 
 
+def project_amd_program(app: str) -> list[Step]:
+    """The project's [dialer-amd],s (asterisk-conf/extensions.conf): AMD() on the answered
+    channel, then Stasis(app,amd,STATUS,CAUSE); its `h` extension is run by the engine."""
+    return [
+        Step("NoOp", lambda c: f"dialer: AMD on {c.name}"),
+        Step("AMD"),
+        Step(
+            "Stasis",
+            lambda c: f"{app},amd,{c.vars.get('AMDSTATUS', '')},{c.vars.get('AMDCAUSE', '')}",
+        ),
+        Step("Hangup"),
+    ]
+
+
 def stasis_program(app: str, exten: str) -> list[Step]:
     """[dialer-stasis]: Stasis(dialer,<exten>) then Hangup()."""
     return [Step("Stasis", f"{app},{exten}" if exten != "s" else app), Step("Hangup")]

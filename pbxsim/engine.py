@@ -30,6 +30,7 @@ from pbxsim.dialplan import (
     customer_long_program,
     customer_program,
     label_priority,
+    project_amd_program,
     stasis_program,
     userevent_program,
 )
@@ -215,6 +216,10 @@ class Engine:
 
     def get_channel(self, cid: str, *, message: str = "Channel not found") -> Channel:
         c = self.channels.get(cid)
+        if c is None:
+            # uniqueid lookups ignore case (narrow surprise 31: GET /channels/IDC10 -> idc10)
+            low = cid.lower()
+            c = next((x for x in self.channels.values() if x.id.lower() == low), None)
         if c is None or c.destroyed:
             raise AriError(404, message)
         return c
@@ -231,6 +236,10 @@ class Engine:
             return
         c.state = state
         self.emit("ChannelStateChange", channel=c)
+        if c.bridge is not None:
+            for x in c.bridge.channels:
+                if x.peer is not None:
+                    x.peer.poke()  # a ;2 half in Answer() may now hear ringback
 
     def _var(self, c: Channel, name: str, value: str, *, ari: bool = True) -> None:
         c.vars[name] = value
@@ -244,9 +253,10 @@ class Engine:
             data["tech_cause"] = c.tech_cause
         self.emit("ChannelHangupRequest", channel=c, data=data)
 
-    def _dialplan(self, c: Channel, app: str, data: str) -> None:
+    def _dialplan(self, c: Channel, app: str, data: str, *, unsubscribed: bool = False) -> None:
         c.app_name, c.app_data = app, data
-        self.emit("ChannelDialplan", channel=c, data={"dialplan_app": app, "dialplan_app_data": data})
+        self.emit("ChannelDialplan", channel=c, data={"dialplan_app": app, "dialplan_app_data": data},
+                  targets=frozenset() if unsubscribed else None)
 
     def _dial_event(self, c: Channel, status: str, *, first: bool = False) -> None:
         assert c.dial is not None
@@ -373,7 +383,7 @@ class Engine:
             c1, _ = self._new_local(endpoint, cid, other, app)
         self._apply_originate_vars(c1, p)
         c1.dial = DialInfo(
-            dialstring=f"{resource}@{where}" if where else resource,
+            dialstring=_dialstring(endpoint, resource, where),
             mode="originate",
             timeout=None if timeout is not None and timeout < 0 else float(timeout or 30),
         )
@@ -382,8 +392,9 @@ class Engine:
             target = (context or "default", extension or "s", priority or 1)
         self._register_call(c1)
         if c1.tech != "Local" or c1.context in KNOWN_CONTEXTS:
-            # the 200 reply already shows AppDial2 (originate traces)
-            self._dialplan(c1, "AppDial2", "(Outgoing Line)")
+            # the 200 reply already shows AppDial2 (originate traces); it is published
+            # before the originating app subscribes, so a narrow app never sees it
+            self._dialplan(c1, "AppDial2", "(Outgoing Line)", unsubscribed=True)
         self.spawn(self._run_originated(c1, app, app_args, target))
         return c1
 
@@ -429,7 +440,7 @@ class Engine:
         else:
             c1, _ = self._new_local(endpoint, cid, other, app)
         self._apply_originate_vars(c1, p)
-        c1.dial = DialInfo(dialstring=f"{resource}@{where}" if where else resource, mode="dial",
+        c1.dial = DialInfo(dialstring=_dialstring(endpoint, resource, where), mode="dial",
                            timeout=None)
         self._register_call(c1)
         # the created channel enters Stasis at once, still Down (create_dial_*)
@@ -540,11 +551,24 @@ class Engine:
         else:
             assert c1.peer is not None
             far = c1.peer
+        far.started = True
         program = self._program_for(far.context, far.exten, far)
         if program is None:
             self.spawn(self._run_missing_exten(far))
             return
+        if far.tech == "Local" and far.context in TRUNK_CONTEXTS:
+            self.spawn(self._run_program_after(far, program, TRUNK_SETUP_S))
+            return
         self.spawn(self._run_program(far, program, 1))
+
+    async def _run_program_after(self, far: Channel, program: list[Step], delay: float) -> None:
+        # The project's [dialer-out] dials the customer over a SIP trunk: nothing is
+        # heard of the called side until the carrier answers the INVITE. The lab's
+        # loopback carrier took 4-6 ms (narrow amd_context_*), a real one 0.1-0.5 s.
+        if await self._sleep_or_hangup(far, delay):
+            await self._run_program(far, program, 1)
+        else:
+            await self._finish_thread(far)
 
     async def _run_missing_exten(self, far: Channel) -> None:
         # Local/1001@nosuchcontext: both halves vanish at once with cause 0 (errors trace)
@@ -575,8 +599,10 @@ class Engine:
             pres = {"caller_presentation": 0,
                     "caller_presentation_txt": "Presentation Allowed, Not Screened"}
             c1.connected_name, c1.connected_number = c1.caller_name, c1.caller_number
-            self.emit("ChannelCallerId", channel=c1, data=pres)
-            self.emit("ChannelConnectedLine", channel=c1)
+            # ;1's are published before the originating app subscribes to it (narrow
+            # traces: only ;2's reach a narrow app)
+            self.emit("ChannelCallerId", channel=c1, data=pres, targets=frozenset())
+            self.emit("ChannelConnectedLine", channel=c1, targets=frozenset())
             if c1.peer is not None:
                 c1.peer.connected_name = c1.caller_name
                 c1.peer.connected_number = c1.caller_number
@@ -629,6 +655,20 @@ class Engine:
                 c1.hangupcause = c1.hangupcause or 0
             else:
                 await self._run_program_inline(c1, program, prio)
+                if ctx == "dialer-amd" and _project_dialplan(c1):
+                    # exten => h,1,NoOp(dialer: hung up during AMD, AMDSTATUS=...), run
+                    # once the channel has left the app (hung up in Stasis: StasisEnd first)
+                    if c1.stasis_app is not None:
+                        c1.hung_in_stasis = True
+                        if c1.bridge is not None:
+                            self._leave_bridge(c1, keep_subscription=True)
+                        self.emit("StasisEnd", channel=c1)
+                        c1.stasis_app = None
+                        self._var(c1, "STASISSTATUS", "SUCCESS")
+                    c1.exten, c1.priority = "h", 1
+                    self._dialplan(c1, "NoOp", "dialer: hung up during AMD, AMDSTATUS="
+                                   + c1.vars.get("AMDSTATUS", ""))
+                    c1.late_dialplan = True  # AppDial2 after ChannelDestroyed (trace)
         await self._teardown(c1)
 
     def _originate_vars(self, c1: Channel) -> None:
@@ -662,7 +702,8 @@ class Engine:
 
     def _ctx_program(self, ctx: str, exten: str, c: Channel) -> list[Step] | None:
         if ctx == "dialer-amd":
-            return amd_program(c.vars.get("DIALER_APP", "dialer"))
+            app = c.vars.get("DIALER_APP", "dialer")
+            return project_amd_program(app) if _project_dialplan(c) else amd_program(app)
         return self._program_for(ctx, exten, c)
 
     async def _after_stasis(self, c1: Channel) -> None:
@@ -747,6 +788,22 @@ class Engine:
                 await asyncio.wait_for(c.wake.wait(), left)
         return True
 
+    @staticmethod
+    def _hears_media(c: Channel) -> bool:
+        p = c.peer if c.tech == "Local" and c.half == 2 else None
+        # 3+ members (softmix) send frames all the time; a 2-party simple_bridge only
+        # relays what the other side plays (a customer's greeting, MOH: narrow
+        # blind_transfer_narrow), an agent's silent line gives nothing (narrow consult)
+        if p is None or p.bridge is None:
+            return False
+        b = p.bridge
+        if len(b.channels) >= 3 or b.moh:
+            return True
+        # ... and a ringing member's ringback (more/create_dial_into_bridge_early)
+        return any(x is not p and (x.state == "Ringing" or (
+            x.peer is not None and x.peer.app_name in ("Playback", "PlayTones")))
+            for x in b.channels)
+
     async def _sleep_or_hangup(self, c: Channel, sim_seconds: float) -> bool:
         """Sleep; True if the full time passed, False if the channel was hung up."""
         done = await self._wait_until(c, lambda: c.hangup_requested, sim_seconds)
@@ -806,8 +863,12 @@ class Engine:
             if c.state != "Up":
                 self._state(c, "Up")
                 self._far_answered(c)
-                # Answer() lets 500 ms of media settle before the next app (traces)
-                await self._sleep_or_hangup(c, 0.5)
+                # Answer() waits up to 500 ms for the first media frame before the next app
+                # (traces): a ;2 half whose ;1 sits in Stasis or a quiet 2-party bridge
+                # waits it all; one whose ;1 is in a softmix bridge goes on at once
+                # (narrow conference_8_narrow)
+                await self._wait_until(
+                    c, lambda: c.hangup_requested or self._hears_media(c), 0.5)
             return None
         if app == "Playback":
             await self._sleep_or_hangup(c, SOUND_SECONDS.get(data, 1.0))
@@ -831,8 +892,13 @@ class Engine:
                 c.hangupcause = int(data)
                 self._hr(c, c.hangupcause, soft=True)
                 c.hr_done = True
-            elif not c.hangupcause:
-                c.hangupcause = 16
+            else:
+                if not c.hangupcause:
+                    c.hangupcause = 16
+                if c.half == 1 and _project_dialplan(c) and c.context == "dialer-amd":
+                    # Hangup() soft-hangs the channel (narrow amd_context_subscribed_human)
+                    self._hr(c, c.hangupcause, soft=True)
+                    c.hr_done = True
             return "end"
         if app == "AMD":
             await self._amd(c)
@@ -975,7 +1041,7 @@ class Engine:
             return
         c.hangup_requested = True
         if c.bridge is not None:
-            self._leave_bridge(c)
+            self._leave_bridge(c, keep_subscription=True)
         for pb in list(c.playbacks):
             self._finish_playback(pb, "failed")
         if c.recording is not None:
@@ -996,6 +1062,13 @@ class Engine:
             self._hr(c, 16, soft=True)
         peer = c.peer
         propagate_first = c.tech == "Local"
+        if (c.tech == "Local" and c.half == 1 and peer is not None and not peer.started
+                and not peer.destroyed and c.dial is not None and c.dial.mode == "dial"):
+            # created and never dialed: the ;2 half never ran and goes with ;1, silently
+            # (narrow id_prefix_clash: DELETE of a created channel, no event for ;2)
+            peer.destroyed = True
+            self.channels.pop(peer.id, None)
+            peer = None
         if propagate_first:
             self._propagate(c, peer)
         c.destroyed = True
@@ -1285,8 +1358,9 @@ class Engine:
             video_mode="none" if holding else "talker",
         )
         self.bridges[b.id] = b
-        if app:
-            b.subscribers.add(app)
+        # A REST-created bridge is announced to subscribeAll apps only: an app is
+        # subscribed to a bridge while one of its channels is in it (narrow surprise 34).
+        del app
         self.emit("BridgeCreated", bridge=b)
         return b
 
@@ -1328,9 +1402,15 @@ class Engine:
         before = b.technology
         b.channels.append(c)
         c.bridge = b
+        if c.stasis_app is not None:
+            b.subscribers.add(c.stasis_app)
+            b.member_refs[c.stasis_app] = b.member_refs.get(c.stasis_app, 0) + 1
         # the event reports the technology before the switch (notes GENERAL)
         b.technology = before
         self.emit("ChannelEnteredBridge", channel=c, bridge=b, data={"role": role})
+        for x in b.channels:
+            if x.peer is not None:
+                x.peer.poke()  # a ;2 half in Answer() now hears media
         self._retech(b)
         if b.bridge_type == "mixing":
             self._bridgepeers(b, entering=c)
@@ -1354,7 +1434,7 @@ class Engine:
             hidden = [f"{h}" for h in b.hidden]
             self._var(c, "BRIDGEPEER", ",".join(hidden + others))
 
-    def _leave_bridge(self, c: Channel) -> None:
+    def _leave_bridge(self, c: Channel, *, keep_subscription: bool = False) -> None:
         b = c.bridge
         if b is None:
             return
@@ -1366,6 +1446,15 @@ class Engine:
         b.channels.remove(c)
         c.bridge = None
         self.emit("ChannelLeftBridge", channel=c, bridge=b)
+        app = c.stasis_app
+        if not keep_subscription and app is not None and app in b.member_refs:
+            # Moved out: the subscription Stasis took for this member is given back; a
+            # member that hung up keeps its share. A bridge emptied by moves therefore
+            # gives no BridgeDestroyed, one a member of which hung up does (surprise 34).
+            b.member_refs[app] -= 1
+            if b.member_refs[app] <= 0:
+                del b.member_refs[app]
+                b.subscribers.discard(app)
         self._retech(b)
         if b.bridge_type == "mixing" and b.channels and b.member_count() >= 2:
             self._bridgepeers(b, entering=None)
@@ -1401,7 +1490,7 @@ class Engine:
             # DELETE answers 204 at once; BridgeDestroyed comes later (surprise 10)
             await self.clock.sleep(0.002)
             for c in list(b.channels):
-                self._leave_bridge(c)
+                self._leave_bridge(c, keep_subscription=True)
             for pb in list(b.playbacks):
                 self._finish_playback(pb, "done")
             self.emit("BridgeDestroyed", bridge=b)
@@ -1730,7 +1819,8 @@ class Engine:
             }
         return {
             "name": app,
-            "channel_ids": [c.id for c in self.channel_list() if app in c.subscribers],
+            "channel_ids": [c.id for c in self.channel_list()
+                            if app in c.subscribers or c.stasis_app == app],
             "bridge_ids": [b.id for b in self.bridges.values() if app in b.subscribers],
             "endpoint_ids": [],
             "device_names": [],
@@ -1814,3 +1904,23 @@ def _func_value(c: Channel, key: str) -> str:
     if key == "CHANNEL(state)":
         return c.state
     raise AriError(500, "Unable to read provided function")
+
+
+#: Contexts of the project's dialplan (asterisk-conf/) that reach the customer over the
+#: SIP trunk; the lab's [customers] is reached directly.
+TRUNK_CONTEXTS = ("dialer-out",)
+#: The carrier's post-dial delay before anything is heard of the called side (sim s).
+TRUNK_SETUP_S = 0.1
+
+
+def _project_dialplan(c: Channel) -> bool:
+    """The channel was originated through the project's own dialplan (asterisk-conf's
+    [dialer-out], as the dialer does) rather than the lab's [customers]."""
+    return "@dialer-out" in (c.endpoint or "")
+
+
+def _dialstring(endpoint: str, resource: str, where: str) -> str:
+    # Dial events carry what follows the technology, options included ("1000@dialer-out/n")
+    if endpoint.startswith("Local/"):
+        return endpoint[len("Local/"):]
+    return f"{resource}@{where}" if where else resource

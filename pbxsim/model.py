@@ -280,6 +280,8 @@ class Channel:
     originate_vars: dict[str, str] = field(default_factory=dict)
     callerid_param: bool = False
     late_dialplan: bool = False
+    started: bool = False
+    """The called side started (a Local ;2 half runs its dialplan, a PJSIP callee rings)."""
     hr_done: bool = False
     """The end-of-thread ChannelHangupRequest was already sent (Hangup(cause))."""
     hung_in_stasis: bool = False
@@ -330,6 +332,9 @@ class Bridge:
     hidden: list[str] = field(default_factory=list)
     """Announcer/Recorder helper channels: count for the technology, never reported."""
     subscribers: set[str] = field(default_factory=set)
+    member_refs: dict[str, int] = field(default_factory=dict)
+    """app -> channels of it that joined and did not leave by a move (the bridge
+    subscription Stasis holds for them; one that hung up never gives its back)."""
     moh: bool = False
     playbacks: list[Playback] = field(default_factory=list)
     recording: LiveRecording | None = None

@@ -38,6 +38,8 @@ from tests.support.pbxsim import PbxSim
 DIGIT_OUTCOME = {0: "human", 1: "human", 2: "human", 3: "human", 4: "human",
                  5: "busy", 6: "congestion", 7: "no_answer", 9: "human"}
 DIGIT_CAUSE = {5: 17, 6: 34, 7: 19}
+#: the system wrap-up code settled automatically when no agent dispositions
+AUTO_CODE = {5: "Busy", 6: "Congestion", 7: "No answer"}
 
 
 async def _all_settled(database_url: str, campaign_id: int, n: int) -> bool:
@@ -77,6 +79,8 @@ async def test_agent_first_with_per_call_phones_reaches_every_customer(
         assert rows[n]["outcome"] == want, (d, rows[n]["outcome"], rows[n]["cause_txt"])
         if d in DIGIT_CAUSE:
             assert rows[n]["cause"] == DIGIT_CAUSE[d], (d, rows[n]["cause"], rows[n]["cause_txt"])
+        if d in AUTO_CODE:
+            assert rows[n]["code"] == AUTO_CODE[d], (d, rows[n]["code"])
     # Every customer was reached exactly once, and never refused.
     assert sorted(c["number"] for c in customer_calls(pbx)) == sorted(n.lstrip("+") for n in nums)
     assert not [r for r in rows.values() if r["outcome"] in ("failed", "not_dialed")]
@@ -116,6 +120,8 @@ async def test_amd_campaign_records_every_outcome_as_the_digit_says(
         assert r["outcome"] == want, (d, r["outcome"], r["cause"], r["cause_txt"])
         if d in DIGIT_CAUSE:
             assert r["cause"] == DIGIT_CAUSE[d], (d, r["cause"], r["cause_txt"])
+        if d in AUTO_CODE:
+            assert r["code"] == AUTO_CODE[d], (d, r["code"])
         # The end was seen (ChannelDestroyed through the explicit subscription), not
         # guessed by a fallback timer: every attempt has the cause Asterisk gave.
         assert r["cause"] is not None, (d, r["cause_txt"])
@@ -123,9 +129,40 @@ async def test_amd_campaign_records_every_outcome_as_the_digit_says(
         r = rows[nums[d]]
         assert r["amd_status"] == "HUMAN" and r["agent_id"] is not None and r["connected_at"]
     assert rows[nums[8]]["amd_status"] == "MACHINE" and rows[nums[8]]["connected_at"] is None
+    assert rows[nums[8]]["code"] == "Answering machine detected"
     # 9 hangs up 1 s after answering, while AMD listens: a person, never connected.
     assert rows[nums[9]]["connected_at"] is None
     assert stats.calls == 5
+
+
+@pytest.mark.timeout(90)
+async def test_power_campaign_takes_causes_from_the_dial_status(
+        database_url: str, pbx: PbxSim, tmp_path: Path) -> None:
+    """Customer first, no AMD, over Local: busy and congestion end the app's ;1 half with
+    cause 0 "Unknown" (surprise 1); the real cause is in the Dial status. They were stored
+    as cause 0 and settled with no code of their own."""
+    campaign = await make_campaign(database_url, "pwr", mode="power", power_lines_per_agent=2)
+    digits = (0, 5, 6, 7)
+    nums = [number(860 + d, d) for d in digits]
+    await asyncio.to_thread(import_numbers, database_url, "pwr", nums, tmp_path)
+    agents = await make_agents(database_url, 1)
+    async with running_service(service_settings(database_url, pbx)) as rt:
+        stop = asyncio.Event()
+        stats = SimStats()
+        tasks = [asyncio.create_task(s.run(stop))
+                 for s in _sims(f"http://127.0.0.1:{rt.http_port}", agents, "pwr", stats)]
+        await wait_for(lambda: _all_settled(database_url, campaign.id, len(nums)), 60,
+                       what="all four contacts attempted")
+        stop.set()
+        await asyncio.gather(*tasks)
+    rows = {r["e164"]: r for r in await attempts(database_url, campaign.id)}
+    for d, n in zip(digits, nums, strict=True):
+        r = rows[n]
+        assert r["outcome"] == DIGIT_OUTCOME[d], (d, r["outcome"], r["cause_txt"])
+        if d in DIGIT_CAUSE:
+            assert r["cause"] == DIGIT_CAUSE[d], (d, r["cause"], r["cause_txt"])
+            assert r["code"] == AUTO_CODE[d], (d, r["code"])
+    assert rows[nums[0]]["code"] == "Sale" and rows[nums[0]]["connected_at"] is not None
 
 
 @pytest.mark.timeout(90)
@@ -253,6 +290,15 @@ async def test_a_phone_that_never_rings_puts_the_agent_not_ready(
 
             def agent_legs() -> int:
                 return len([r for r in pbx.read_call_log() if r.get("kind") == "agent"])
+
+            async def first_fault() -> bool:
+                if agent_legs() < 1:
+                    return False
+                s = await client.ok("GET", base + "/session")
+                assert s["reason"] != "RONA", "a phone that never rang was taken for a RONA"
+                return bool(s["reason"] == "Phone unreachable")
+
+            await wait_for(first_fault, 10, what="Not ready 'Phone unreachable' after a fault")
 
             async def gave_up() -> bool:
                 return agent_legs() >= 3
