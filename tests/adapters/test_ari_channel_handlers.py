@@ -25,6 +25,11 @@ NARROW = Path(__file__).resolve().parents[3] / "shared" / "asterisk-traces" / "n
 pytestmark = pytest.mark.skipif(not NARROW.is_dir(), reason="shared/asterisk-traces not found")
 
 
+def _load(trace: str) -> list[dict[str, object]]:
+    with open(NARROW / f"{trace}.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 async def _replay(trace: str, channel_id: str, *, subscribed: bool) -> list[ev.Event]:
     """Feed every recorded event of ``trace`` to the handlers; -> the core events the
     channel's owner received, in order."""
@@ -48,12 +53,11 @@ async def _replay(trace: str, channel_id: str, *, subscribed: bool) -> list[ev.E
     handlers = AriChannelHandlers(directory, hangup_orphan=orphans.append,
                                   on_adopted_gone=lambda *_a: None)
     runner = asyncio.get_running_loop().create_task(actor.run())
-    with open(NARROW / f"{trace}.jsonl", encoding="utf-8") as f:
-        for line in f:
-            e = parse_event(json.loads(line))
-            handler = getattr(handlers, f"on_{e.type}", None)
-            if handler is not None:
-                await handler(e)
+    for d in _load(trace):
+        e = parse_event(d)
+        handler = getattr(handlers, f"on_{e.type}", None)
+        if handler is not None:
+            await handler(e)
     actor.stop()
     await runner
     assert not orphans
