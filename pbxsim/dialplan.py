@@ -17,7 +17,10 @@ from pbxsim.parties import GREETING_SECONDS, PartyPlan
 CUSTOMER_CONTEXTS = ("customers", "dialer-out", "dialer-amd", "customers-long")
 #: the contexts whose extension is an agent phone that answers at once
 AGENT_CONTEXTS = ("agents", "dialer-agents", "agents-talk")
-KNOWN_CONTEXTS = (*CUSTOMER_CONTEXTS, *AGENT_CONTEXTS, "dialer-stasis", "lab-userevent", "default")
+#: asterisk-conf's opt-in test lines: customers by last digit and test agent phones
+TESTLINES = "dialer-testlines"
+KNOWN_CONTEXTS = (*CUSTOMER_CONTEXTS, *AGENT_CONTEXTS, TESTLINES, "dialer-stasis", "lab-userevent",
+                  "default")
 
 Data = str | Callable[[Channel], str]
 
@@ -130,6 +133,21 @@ def agent_program(exten: str, talking: bool = False) -> list[Step]:
         Step("Wait", "600"),
         Step("Hangup", "16"),
     ]
+
+
+def testline_phone_program(exten: str) -> list[Step] | None:
+    """[dialer-testlines]' phones (asterisk-conf/extensions.conf): testagent<N> answers at
+    once, testnoanswer rings for ever (RONA), testunreachable never rings (congestion)."""
+    if exten.startswith("testagent") and len(exten) > len("testagent"):
+        return [Step("NoOp", f"dialer test agent phone {exten}"), Step("Answer"),
+                Step("Playtones", "0/1000"), Step("Wait", "3600"), Step("Hangup", "16")]
+    if exten == "testnoanswer":
+        return [Step("NoOp", "dialer test phone that never answers"), Step("Ringing"),
+                Step("Wait", "120"), Step("Hangup", "19")]
+    if exten == "testunreachable":
+        return [Step("NoOp", "dialer test phone that is unreachable"), Step("Congestion", "3"),
+                Step("Hangup", "34")]
+    return None
 
 
 def amd_program(app: str) -> list[Step]:

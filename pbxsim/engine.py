@@ -24,6 +24,7 @@ from pbxsim.dialplan import (
     AGENT_CONTEXTS,
     CUSTOMER_CONTEXTS,
     KNOWN_CONTEXTS,
+    TESTLINES,
     Step,
     agent_program,
     amd_program,
@@ -32,6 +33,7 @@ from pbxsim.dialplan import (
     label_priority,
     project_amd_program,
     stasis_program,
+    testline_phone_program,
     userevent_program,
 )
 from pbxsim.model import (
@@ -330,6 +332,8 @@ class Engine:
     def _kind_of(context: str, exten: str) -> str:
         if context in AGENT_CONTEXTS:
             return "agent"
+        if context == TESTLINES:
+            return "customer" if re.fullmatch(r"\+?[0-9]{2,}", exten) else "agent"
         if context in CUSTOMER_CONTEXTS:
             return "customer"
         return "other"
@@ -346,6 +350,14 @@ class Engine:
             if not re.fullmatch(r"\+?[0-9]+", exten):
                 return None
             return customer_long_program(exten)
+        if context == TESTLINES:
+            # the same outcomes by last digit as the lab's [customers] (its audio differs:
+            # tones instead of sound files, which pbxsim does not play anyway)
+            if re.fullmatch(r"\+?[0-9]{2,}", exten):
+                plan = c.plan or self.parties.plan_for(exten)
+                c.plan = plan
+                return customer_program(exten, plan)
+            return testline_phone_program(exten)
         if context in AGENT_CONTEXTS:
             if not exten.startswith("agent") or len(exten) <= len("agent"):
                 return None
@@ -458,6 +470,12 @@ class Engine:
 
     async def _run_created(self, c1: Channel, app: str, args: list[str]) -> None:
         try:
+            # Asterisk answers POST /channels/create before the channel is in the app: a
+            # thread of its own runs Stasis() for it a moment later, and until then
+            # addChannel is 422 and /dial 409 "Channel not in Stasis application" (1 in
+            # 6 on an idle Asterisk 22.10.1 when sent at once). In real time, not
+            # simulated time: it is a thread's start, whatever the speed.
+            await asyncio.sleep(CREATED_STASIS_DELAY_S)
             await self._stasis(c1, app, args, wait=False)
             if c1.stasis_app is None:
                 return await self._teardown(c1)
@@ -662,7 +680,7 @@ class Engine:
                         c1.hung_in_stasis = True
                         if c1.bridge is not None:
                             self._leave_bridge(c1, keep_subscription=True)
-                        self.emit("StasisEnd", channel=c1)
+                        self._stasis_end(c1)
                         c1.stasis_app = None
                         self._var(c1, "STASISSTATUS", "SUCCESS")
                     c1.exten, c1.priority = "h", 1
@@ -963,7 +981,10 @@ class Engine:
         c.stasis_args = list(args)
         # Stasis() subscribes the app for as long as the channel stays in it (res_stasis
         # subscribe/unsubscribe around the app): see subscribers_of.
-        self.emit("StasisStart", channel=c, data={"args": list(args)})
+        # sent to the app the channel enters only, never to other apps, subscribeAll or
+        # not (an observer app sees the channel go Up but no StasisStart: real Asterisk)
+        self.emit("StasisStart", channel=c, data={"args": list(args)},
+                  targets=frozenset({app}), to_all=False)
         if wait:
             await self._stasis_wait(c)
 
@@ -980,12 +1001,18 @@ class Engine:
                 continue
             await self._wait(c, None)
 
+    def _stasis_end(self, c: Channel) -> None:
+        """StasisEnd, to the app the channel leaves only (as StasisStart)."""
+        app = c.stasis_app
+        self.emit("StasisEnd", channel=c,
+                  targets=frozenset({app}) if app else None, to_all=app is None)
+
     def _leave_stasis(self, c: Channel) -> None:
         if c.stasis_app is None:
             return
         if c.bridge is not None:
             self._leave_bridge(c)
-        self.emit("StasisEnd", channel=c)
+        self._stasis_end(c)
         c.stasis_app = None
         if c.pbx_thread:
             # the Stasis() dialplan app returns and sets its status
@@ -1051,7 +1078,7 @@ class Engine:
             self.emit("MusicOnHoldStop", channel=c, ari=False)
         if c.stasis_app is not None:
             c.hung_in_stasis = True
-            self.emit("StasisEnd", channel=c)
+            self._stasis_end(c)
             c.stasis_app = None
             self._var(c, "STASISSTATUS", "SUCCESS")
         elif c.stasis_status_pending:
@@ -1905,6 +1932,9 @@ def _func_value(c: Channel, key: str) -> str:
         return c.state
     raise AriError(500, "Unable to read provided function")
 
+
+#: Real seconds between the reply to POST /channels/create and the channel's StasisStart.
+CREATED_STASIS_DELAY_S = 0.005
 
 #: Contexts of the project's dialplan (asterisk-conf/) that reach the customer over the
 #: SIP trunk; the lab's [customers] is reached directly.

@@ -4,7 +4,8 @@ Each simulated agent is an API client like a real agent desktop: it logs in over
 with its own bearer token, listens to its WebSocket event stream, goes Available,
 and when a call is connected talks for a random time, hangs up and picks a random
 wrap-up code (in preview it accepts what it is shown). Its phone is a Local endpoint
-that answers at once (``Local/agent9NN@dialer-agents`` on pbxsim or the lab dialplan).
+that answers at once: by default ``Local/testagent<N>@dialer-testlines``, a test phone of
+the shipped dialplan (asterisk-conf's opt-in test lines; pbxsim has them too).
 
 The agents (``sim-agent-1`` ... ``sim-agent-N``) are created in the ledger when
 missing (their tokens rotated otherwise) and added to the campaign's teams.
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="API base URL (default http://127.0.0.1:$ORCH_HTTP_PORT)")
     p.add_argument("--talk", default="2-8", help="talk time range in seconds, e.g. 2-8")
     p.add_argument("--wrap", default="0.5-2", help="wrap-up time range in seconds")
-    p.add_argument("--endpoint", default="Local/agent9{n:02d}@dialer-agents",
+    p.add_argument("--endpoint", default="Local/testagent{n}@dialer-testlines",
                    help="phone endpoint template ({n} = agent number)")
     p.add_argument("--codes", default="Sale,No answer,Busy",
                    help="wrap-up codes to pick from, comma-separated")

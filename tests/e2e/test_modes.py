@@ -69,10 +69,12 @@ async def test_customer_first_merges_on_answer_with_a_zip_tone_only_the_agent_he
         assert kind == "channel" and target.startswith(f"agent.{agent.id}.leg.")
         assert target not in customer_ids
     # Merged only on live answer: each human customer entered the agent's bridge after answering.
+    # (An observer app sees the channel go Up; StasisStart goes only to the app it enters.)
     for r in humans:
         cid = str(r["id"])
         up = next(i for i, e in enumerate(seen)
-                  if e["type"] == "StasisStart" and e["channel"]["id"] == cid)
+                  if e["type"] == "ChannelStateChange" and e["channel"]["id"] == cid
+                  and e["channel"]["state"] == "Up")
         joined = next(i for i, e in enumerate(seen)
                       if e["type"] == "ChannelEnteredBridge" and e["channel"]["id"] == cid)
         assert up < joined

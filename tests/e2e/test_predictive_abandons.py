@@ -34,6 +34,7 @@ import pytest
 from orchestrator.commands.simulate_agents import SimStats
 from orchestrator.ledger.pool import connect, fetch_all
 from tests.e2e.support import (
+    REAL_ASTERISK,
     ApiClient,
     attempts,
     customer_calls,
@@ -49,6 +50,10 @@ from tests.e2e.support import (
     wait_for,
 )
 from tests.support.pbxsim import PbxSim, run_pbxsim
+
+pytestmark = pytest.mark.skipif(
+    REAL_ASTERISK, reason="pbxsim only: runs its own pbxsim (random answers at speed 10, scripted "
+                          "parties, originate counters), not the real Asterisk")
 
 AGENTS = 5
 WORK_S = 6.0

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,26 +165,33 @@ async def test_empty_bridges_left_by_a_crash_are_destroyed_others_are_kept(
         assert targets[1] in {t.target_id for t in claimed.claimed}
         live = await claims_ledger.write_ahead_attempt(conn, targets[1], owner="other-node")
         assert isinstance(live, claims_ledger.AttemptTicket)
-    keep = {f"agent.{elsewhere.id}.bridge", f"{live.attempt_id}:bridge", "conference-1"}
+    foreign = f"conference-{uuid.uuid4().hex[:8]}"  # not the dialer's
+    keep = {f"agent.{elsewhere.id}.bridge", f"{live.attempt_id}:bridge", foreign}
     drop = {f"agent.{ghost.id}.bridge", f"agent.{gone.id}.bridge", f"{ended}:bridge",
             f"{uuid.uuid4()}:bridge"}
-    for bid in keep | drop:
-        await ari(pbx, "POST", f"/bridges/{bid}", type="mixing")
-    async with running_service(service_settings(database_url, pbx, instance_stale_s=30.0)) as rt:
-        assert rt.dialer is not None and rt.dialer.stream is not None
-        await wait_for(lambda: _only(pbx, keep), 5, what="leftover bridges destroyed at start")
-        # After a reconnect too: a bridge left meanwhile (e.g. by another crashed process).
-        await ari(pbx, "POST", f"/bridges/agent.{later.id}.bridge", type="mixing")
-        assert f"agent.{later.id}.bridge" in await _bridge_ids(pbx)
-        generation = rt.dialer.stream.generation
-        await pbx.cut_ws()
-        stream = rt.dialer.stream
+    created = keep | drop | {f"agent.{later.id}.bridge"}
+    try:
+        for bid in keep | drop:
+            await ari(pbx, "POST", f"/bridges/{bid}", type="mixing")
+        async with running_service(service_settings(database_url, pbx, instance_stale_s=30.0)) as rt:
+            assert rt.dialer is not None and rt.dialer.stream is not None
+            await wait_for(lambda: _only(pbx, keep, created), 5,
+                           what="leftover bridges destroyed at start")
+            # After a reconnect too: a bridge left meanwhile (e.g. by another crashed process).
+            await ari(pbx, "POST", f"/bridges/agent.{later.id}.bridge", type="mixing")
+            assert f"agent.{later.id}.bridge" in await _bridge_ids(pbx)
+            generation = rt.dialer.stream.generation
+            await pbx.cut_ws()
+            stream = rt.dialer.stream
 
-        async def reconnected() -> bool:
-            return stream.generation > generation and stream.connected.is_set()
+            async def reconnected() -> bool:
+                return stream.generation > generation and stream.connected.is_set()
 
-        await wait_for(reconnected, 10)
-        await wait_for(lambda: _only(pbx, keep), 5, what="leftover bridge destroyed after reconnect")
+            await wait_for(reconnected, 10)
+            await wait_for(lambda: _only(pbx, keep, created), 5,
+                           what="leftover bridge destroyed after reconnect")
+    finally:
+        await _destroy(pbx, created)  # a real Asterisk is shared with the tests that follow
 
 
 @pytest.mark.timeout(30)
@@ -195,14 +203,26 @@ async def test_a_bridge_that_empties_while_connected_is_swept(database_url: str,
         assert rt.dialer is not None
         await wait_for(lambda: _reconciled(rt), 5)
         leftover = f"{uuid.uuid4()}:bridge"
-        await ari(pbx, "POST", f"/bridges/{leftover}", type="mixing")
-        await ari(pbx, "POST", "/bridges/conference-1", type="mixing")
-        await wait_for(lambda: _only(pbx, {"conference-1"}), 6, what="leftover bridge swept")
+        foreign = f"conference-{uuid.uuid4().hex[:8]}"  # not the dialer's: kept
+        try:
+            await ari(pbx, "POST", f"/bridges/{leftover}", type="mixing")
+            await ari(pbx, "POST", f"/bridges/{foreign}", type="mixing")
+            await wait_for(lambda: _only(pbx, {foreign}, {leftover, foreign}), 6,
+                           what="leftover bridge swept")
+        finally:
+            await _destroy(pbx, {leftover, foreign})
 
 
 async def _reconciled(rt: Any) -> bool:
     return bool(rt.dialer.reconciled.is_set())
 
 
-async def _only(pbx: PbxSim, keep: set[str]) -> bool:
-    return await _bridge_ids(pbx) == keep
+async def _only(pbx: PbxSim, keep: set[str], among: set[str]) -> bool:
+    """Of the bridges ``among`` (the test's own: a real Asterisk is shared), only ``keep``."""
+    return await _bridge_ids(pbx) & among == keep
+
+
+async def _destroy(pbx: PbxSim, ids: set[str]) -> None:
+    for bid in ids:
+        with contextlib.suppress(AssertionError):  # gone already (404)
+            await ari(pbx, "DELETE", f"/bridges/{bid}")

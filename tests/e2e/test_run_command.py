@@ -14,6 +14,7 @@ import pytest
 
 from tests.e2e.support import (
     REPO,
+    TIME_FACTOR,
     attempts,
     import_numbers,
     make_campaign,
@@ -49,12 +50,15 @@ async def test_run_serves_stops_gracefully_and_simulated_agents_work_it(
                 assert r.status == 401
             # Simulated agents log in through the API and work the campaign unattended.
             env = dict(svc.env, ORCH_HTTP_PORT=svc.api.rsplit(":", 1)[1])
+            # Their phones: the default, a test phone of the shipped [dialer-testlines]
+            # (pbxsim has them too); a real Asterisk runs in real time.
             sim = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "orchestrator.cli", "simulate-agents", "2",
-                "--campaign", "sim", "--duration", "4", "--talk", "0.2-0.4", "--wrap", "0.1-0.2",
-                "--codes", "Sale", cwd=str(REPO), env=env,
+                "--campaign", "sim", "--duration", str(min(4 * TIME_FACTOR, 15)),
+                "--talk", "0.2-0.4", "--wrap", "0.1-0.2", "--codes", "Sale",
+                cwd=str(REPO), env=env,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-            out, err = await asyncio.wait_for(sim.communicate(), 30)
+            out, err = await asyncio.wait_for(sim.communicate(), 30 * TIME_FACTOR)
             assert sim.returncode == 0, err.decode()
             async with s.get(svc.api + "/metrics") as r:
                 text = await r.text()

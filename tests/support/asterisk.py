@@ -11,8 +11,9 @@ agents' phones are its ``testagent<N>`` lines. What a test can only do through p
 control endpoint (scripting a party, cutting the socket, restarting the PBX) makes the
 test skip, naming why.
 
-An independent AMI connection witnesses every test-line channel: ``read_call_log()``
-gives the same entries as pbxsim's call log (number, channel id, kind).
+An independent AMI connection witnesses every Local channel the dialer places (test
+lines, and agent phones of any context): ``read_call_log()`` gives the same entries as
+pbxsim's call log (number, channel id, kind, outcome).
 """
 
 from __future__ import annotations
@@ -112,11 +113,29 @@ class RealAsterisk:
 
 
 _NAME = re.compile(r"^Local/(?P<exten>[^@]+)@(?P<ctx>.+)-[0-9a-f]{8};2$")
+_MACHINE_DIGIT = "8"
+"""The [dialer-testlines] branch of an answering machine (pbxsim's outcome "machine")."""
+_UNANSWERED = {17: "busy", 34: "congestion", 19: "noanswer"}
+
+
+def _outcome(entry: dict[str, Any], answered: bool, cause: int | None) -> str | None:
+    """pbxsim's call-log outcome for what the ``;2`` half did: answered (a machine on the
+    8 lines), else by its hang-up cause."""
+    if answered:
+        return "machine" if entry.get("kind") is None and entry["number"].endswith(
+            _MACHINE_DIGIT) else "answer"
+    if cause is None:
+        return None
+    return _UNANSWERED.get(cause, "cancelled" if cause == 16 else "failed")
 
 
 async def _ami_witness(pbx: RealAsterisk, ready: asyncio.Event) -> None:
-    """Log every test-line channel from AMI ``Newchannel`` (the ``;2`` half of our Local
-    channel names the number), independently of the service under test."""
+    """Log every Local channel from AMI ``Newchannel`` (the ``;2`` half of our Local
+    channel names the number or the agent's phone), independently of the service under
+    test: test lines as customers, any other extension (testagent<N>, agent phones of
+    [dialer-agents], a phone that does not exist) as an agent leg. ``Newstate`` Up and
+    ``Hangup`` of that half give the entry its outcome."""
+    legs: dict[str, dict[str, Any]] = {}  # Uniqueid of the ;2 half -> its call-log entry
     reader, writer = await asyncio.open_connection(pbx.ami_host, pbx.ami_port)
     try:
         await reader.readline()  # "Asterisk Call Manager/..."
@@ -137,16 +156,25 @@ async def _ami_witness(pbx: RealAsterisk, ready: asyncio.Event) -> None:
                 ready.set()
             elif block.get("Response") == "Error":
                 raise RuntimeError(f"AMI login refused: {block.get('Message')}")
-            if block.get("Event") == "Newchannel":
+            event, uid = block.get("Event"), block.get("Uniqueid", "")
+            if event == "Newchannel":
                 m = _NAME.match(block.get("Channel", ""))
-                if m and m.group("ctx") == TESTLINES:
-                    exten = m.group("exten")
+                if m:
+                    exten, ctx = m.group("exten"), m.group("ctx")
                     entry: dict[str, Any] = {"number": exten.lstrip("+"),
-                                             "channel_id": block.get("Uniqueid", "").removesuffix(";2"),
-                                             "endpoint": f"Local/{exten}@{TESTLINES}"}
-                    if not exten.lstrip("+").isdigit():
+                                             "channel_id": uid.removesuffix(";2"),
+                                             "endpoint": f"Local/{exten}@{ctx}", "outcome": None}
+                    if ctx != TESTLINES or not exten.lstrip("+").isdigit():
                         entry["kind"] = "agent"
+                    legs[uid] = entry
                     pbx.calls.append(entry)
+            elif event == "Newstate" and uid in legs and block.get("ChannelStateDesc") == "Up":
+                legs[uid]["outcome"] = _outcome(legs[uid], True, None)
+            elif event == "Hangup" and uid in legs:
+                entry = legs.pop(uid)
+                if entry["outcome"] is None:
+                    cause = block.get("Cause", "")
+                    entry["outcome"] = _outcome(entry, False, int(cause) if cause.isdigit() else 0)
             block = {}
     finally:
         writer.close()
