@@ -315,3 +315,101 @@ async def test_hangup_while_ringing_gives_noanswer_dial(pbxsim: PbxSim) -> None:
         assert [e["dialstatus"] for e in ari.of("hr", "Dial")] == ["", "RINGING", "NOANSWER"]
     await asyncio.sleep(0.05)
     assert pbxsim.read_call_log()[0]["outcome"] == "cancelled"
+
+
+# ---------------------------------------------------------------- found on Asterisk 22.10.1
+# (narrow/README.md surprises 31-33, and what the e2e suite met on a real Asterisk)
+
+
+async def test_an_id_that_prefixes_a_live_one_is_refused(pbxsim: PbxSim) -> None:
+    async with ari_client(pbxsim, subscribe_all=False) as ari:
+        st, _ = await originate(ari, "agent1", "call7:agent", context="agents")
+        assert st == 200
+        for taken in ("call7", "call7:", "CALL7:AG", "c"):
+            st, body = await originate(ari, "1001", taken)
+            assert (st, body) == (409, {"message": "Channel with given unique ID already exists"})
+        st, _ = await originate(ari, "1001", "call7:agent2")  # not a prefix: fine
+        assert st == 200
+        st, ch = await ari.request("GET", "/channels/CALL7:AGENT")  # lookups ignore case
+        assert st == 200 and ch["id"] == "call7:agent"
+
+
+async def test_a_graceful_shutdown_refuses_new_channels_only(pbxsim: PbxSim) -> None:
+    async with ari_client(pbxsim, subscribe_all=False) as ari:
+        await originate(ari, "agent1", "g1", context="agents")
+        await ari.wait_for(is_("StasisStart", "g1"))
+        await pbxsim.shutdown("graceful")
+        refused = (500, {"error": "Allocation failed"})
+        assert await originate(ari, "1001", "g2") == refused
+        assert await ari.request("POST", "/channels/create", endpoint="Local/1001@customers",
+                                 channelId="g3", app="dialer") == refused
+        st, _ = await ari.request("POST", "/bridges", type="mixing", bridgeId="gb")
+        assert st == 200
+        st, _ = await ari.request("POST", "/channels/g1/play/gp", media="sound:lab/beep")
+        assert st == 201
+        await pbxsim.shutdown("abort")
+        st, _ = await originate(ari, "1001", "g4")
+        assert st == 200
+
+
+async def test_a_local_call_to_a_missing_extension_never_dials(pbxsim: PbxSim) -> None:
+    async with ari_client(pbxsim, subscribe_all=False) as ari:
+        st, _ = await originate(ari, "nosuchphone", "m1", context="dialer-agents")
+        assert st == 200
+        gone = await ari.wait_for(is_("ChannelDestroyed", "m1"))
+        assert gone["cause"] == 0
+        assert ari.of("m1", "Dial") == []  # a phone that never rang: not a RONA
+
+
+async def test_a_created_channel_enters_stasis_after_the_reply(pbxsim: PbxSim) -> None:
+    async with ari_client(pbxsim, subscribe_all=False) as ari:
+        st, _ = await ari.request("POST", "/bridges", type="mixing", bridgeId="cb")
+        st, _ = await ari.request("POST", "/channels/create", endpoint="Local/1001@customers",
+                                  channelId="cr1", app="dialer")
+        assert st == 200
+        st, body = await ari.request("POST", "/bridges/cb/addChannel", channel="cr1")
+        assert (st, body) == (422, {"message": "Channel not in Stasis application"})
+        st, body = await ari.request("POST", "/channels/cr1/dial")
+        assert (st, body) == (409, {"message": "Channel not in Stasis application"})
+        await ari.wait_for(is_("StasisStart", "cr1"))
+        st, _ = await ari.request("POST", "/bridges/cb/addChannel", channel="cr1")
+        assert st == 204
+        st, _ = await ari.request("POST", "/channels/cr1/dial")
+        assert st == 204
+
+
+async def test_stasis_start_reaches_only_the_app_entered(pbxsim: PbxSim) -> None:
+    async with ari_client(pbxsim, app="observer") as observer, \
+            ari_client(pbxsim, subscribe_all=False) as ari:
+        await originate(ari, "agent1", "o1", context="agents")
+        await ari.wait_for(is_("StasisStart", "o1"))
+        await observer.wait_for(lambda e: e["type"] == "ChannelStateChange"
+                                and e["channel"]["id"] == "o1" and e["channel"]["state"] == "Up")
+        await ari.request("DELETE", "/channels/o1")
+        await observer.wait_for(is_("ChannelDestroyed", "o1"))
+        assert not [e for e in observer.events if e["type"] in ("StasisStart", "StasisEnd")]
+
+
+async def test_a_narrow_app_hears_a_dialplan_channel_only_in_stasis(pbxsim: PbxSim) -> None:
+    async with ari_client(pbxsim, subscribe_all=False) as ari:
+        st, _ = await ari.request("POST", "/channels", endpoint="Local/1001@dialer-out/n",
+                                  channelId="d1", context="dialer-amd", extension="s")
+        assert st == 200
+        await ari.wait_for(is_("StasisStart", "d1"), within=10)
+        assert [e["type"] for e in ari.events] == ["StasisStart"]  # nothing before
+        st, app = await ari.request("GET", "/applications/dialer")
+        assert app["channel_ids"] == ["d1"]
+        await ari.request("POST", "/channels/d1/continue")
+        await ari.wait_for(is_("StasisEnd", "d1"))
+        await asyncio.sleep(0.3)
+        assert [e["type"] for e in ari.events] == ["StasisStart", "StasisEnd"]  # nothing after
+        # subscribed explicitly: the end is heard, even after StasisEnd
+        st, _ = await ari.request("POST", "/channels", endpoint="Local/1001@dialer-out/n",
+                                  channelId="d2", context="dialer-amd", extension="s")
+        st, app = await ari.request("POST", "/applications/dialer/subscription",
+                                    eventSource="channel:d2")
+        assert st == 200 and app["channel_ids"] == ["d2"]
+        await ari.wait_for(is_("StasisStart", "d2"), within=10)
+        await ari.request("POST", "/channels/d2/continue")
+        gone = await ari.wait_for(is_("ChannelDestroyed", "d2"))
+        assert gone["cause"] == 16 and not ari.of("d2;2")
