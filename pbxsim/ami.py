@@ -228,6 +228,12 @@ class AmiServer:
         h = {k.lower(): v for k, v in block}
         action = h.get("action", "").lower()
         aid = [("ActionID", h["actionid"])] if "actionid" in h else []
+        if action and self.engine.shutting_down:
+            # manager.c refuses every action, Login included, while Asterisk shuts down
+            # gracefully (seen on 22.10.1: a dialer starting then could not log in)
+            self._reply(sess, [("Response", "Error"), *aid,
+                               ("Message", "Asterisk is shutting down")])
+            return True
         if action == "login":
             ok = h.get("username") == self.user and h.get("secret") == self.password
             if not ok:

@@ -10,6 +10,7 @@ from .errors import (
     AmiHeaderError,
     AmiNotConnected,
     AmiRefused,
+    AmiShuttingDown,
 )
 from .events import (
     AmiEvent,
@@ -46,7 +47,7 @@ from .userevents import (
 )
 
 __all__ = [
-    "REFUSED_ACTIONS", "AmiActionFailed", "AmiActionTimeout", "AmiAuthError", "AmiConfig",
+    "REFUSED_ACTIONS", "AmiActionFailed", "AmiActionTimeout", "AmiAuthError", "AmiConfig", "AmiShuttingDown",
     "AmiDisconnected", "AmiError", "AmiEvent", "AmiHandler", "AmiHeaderError", "AmiListener",
     "AmiNotConnected", "AmiRefused", "AmiResponse", "AmiStats", "BridgeEnter", "BridgeLeave",
     "DialBegin", "DialEnd", "DialerAbandon", "DialerAgentState", "DialerAttempt", "DialerCampaignStats",

@@ -45,3 +45,8 @@ class AmiActionFailed(AmiError):
 
 class AmiAuthError(AmiError):
     """Login refused."""
+
+
+class AmiShuttingDown(AmiError):
+    """Asterisk refuses every action, Login included, while it shuts down gracefully
+    (manager.c: "Asterisk is shutting down"): not a credentials problem, so retried."""

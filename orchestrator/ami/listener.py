@@ -44,6 +44,7 @@ from .errors import (
     AmiHeaderError,
     AmiNotConnected,
     AmiRefused,
+    AmiShuttingDown,
 )
 from .events import AmiEvent, HeaderValue, parse_ami_event
 from .userevents import (
@@ -230,6 +231,10 @@ class _Connection:
 
 class _Closing(Exception):
     pass
+
+
+SHUTTING_DOWN = "shutting down"
+"""What Asterisk's refusal of any action says during a graceful shutdown."""
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -419,8 +424,12 @@ class AmiListener:
                 raise
         if not resp.success:
             conn.abort()
-            raise AmiAuthError(f"AMI login refused for user {cfg.username!r}: "
-                               f"{resp.get('Message', '')}")
+            message = resp.get("Message", "")
+            if SHUTTING_DOWN in message.lower():
+                # `core stop gracefully` in progress (it may be aborted): retry, loudly
+                log.warning("ami.login_refused_shutting_down", host=cfg.host, port=cfg.port)
+                raise AmiShuttingDown(f"AMI login refused: {message}")
+            raise AmiAuthError(f"AMI login refused for user {cfg.username!r}: {message}")
         if self._closing:
             conn.abort()
             raise _Closing()

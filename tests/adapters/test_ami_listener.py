@@ -173,6 +173,25 @@ async def test_bad_login_is_not_retried(sim: PbxSim) -> None:
         await ami.user_event("X")
 
 
+async def test_a_login_refused_while_asterisk_shuts_down_is_retried(sim: PbxSim) -> None:
+    # Asterisk 22 refuses every action, Login included, during `core stop gracefully`
+    # ("Asterisk is shutting down"): not bad credentials; the service must not die of it.
+    await sim.shutdown("graceful")
+    ami = AmiListener(ami_config(sim.ami_host, sim.ami_port, sim.user, sim.password))
+    try:
+        async with asyncio.TaskGroup() as tg:
+            runner = tg.create_task(ami.run())
+            await asyncio.sleep(0.5)
+            assert not runner.done() and not ami.connected.is_set()
+            await sim.shutdown("abort")
+            async with asyncio.timeout(5):
+                await ami.connected.wait()
+            assert (await ami.send_action({"Action": "Ping"})).success
+            await ami.close()
+    finally:
+        await sim.shutdown("abort")
+
+
 class FakeAmi:
     """A raw AMI server at the protocol boundary: counts actions, can drop or ignore them."""
 

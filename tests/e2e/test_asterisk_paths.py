@@ -13,6 +13,7 @@ import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,6 +54,24 @@ def _sims(api: str, agents: list, campaign: str, stats: SimStats) -> list[Simula
                            stats=stats) for a in agents]
 
 
+async def _work(database_url: str, pbx: PbxSim, tmp_path: Path, campaign_id: int, name: str,
+                nums: list[str], agents: int) -> tuple[dict[str, dict[str, Any]], SimStats]:
+    """Import ``nums``, let simulated agents work the campaign until every contact was
+    attempted and settled; -> the attempts by number, the agents' counts."""
+    await asyncio.to_thread(import_numbers, database_url, name, nums, tmp_path)
+    staff = await make_agents(database_url, agents)
+    stats = SimStats()
+    async with running_service(service_settings(database_url, pbx)) as rt:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(s.run(stop))
+                 for s in _sims(f"http://127.0.0.1:{rt.http_port}", staff, name, stats)]
+        await wait_for(lambda: _all_settled(database_url, campaign_id, len(nums)), 60,
+                       what=f"all {len(nums)} contacts attempted")
+        stop.set()
+        await asyncio.gather(*tasks)
+    return {r["e164"]: r for r in await attempts(database_url, campaign_id)}, stats
+
+
 @pytest.mark.timeout(90)
 async def test_agent_first_with_per_call_phones_reaches_every_customer(
         database_url: str, pbx: PbxSim, tmp_path: Path) -> None:
@@ -61,18 +80,7 @@ async def test_agent_first_with_per_call_phones_reaches_every_customer(
     campaign = await make_campaign(database_url, "af", mode="progressive",
                                    progressive_flavour="agent_first")
     nums = [number(700 + d, d) for d in range(10)]
-    await asyncio.to_thread(import_numbers, database_url, "af", nums, tmp_path)
-    agents = await make_agents(database_url, 2)
-    async with running_service(service_settings(database_url, pbx)) as rt:
-        stop = asyncio.Event()
-        stats = SimStats()
-        tasks = [asyncio.create_task(s.run(stop))
-                 for s in _sims(f"http://127.0.0.1:{rt.http_port}", agents, "af", stats)]
-        await wait_for(lambda: _all_settled(database_url, campaign.id, 10), 60,
-                       what="all ten contacts attempted")
-        stop.set()
-        await asyncio.gather(*tasks)
-    rows = {r["e164"]: r for r in await attempts(database_url, campaign.id)}
+    rows, _ = await _work(database_url, pbx, tmp_path, campaign.id, "af", nums, agents=2)
     assert len(rows) == 10
     for d, n in enumerate(nums):
         want = "human" if d in (8,) else DIGIT_OUTCOME[d]  # no AMD: a machine is an answer
@@ -102,18 +110,7 @@ async def test_amd_campaign_records_every_outcome_as_the_digit_says(
     campaign = await make_campaign(database_url, "amd", mode="progressive",
                                    progressive_flavour="customer_first", amd_policy="hangup")
     nums = [number(800 + d, d) for d in range(10)]
-    await asyncio.to_thread(import_numbers, database_url, "amd", nums, tmp_path)
-    agents = await make_agents(database_url, 2)
-    async with running_service(service_settings(database_url, pbx)) as rt:
-        stop = asyncio.Event()
-        stats = SimStats()
-        tasks = [asyncio.create_task(s.run(stop))
-                 for s in _sims(f"http://127.0.0.1:{rt.http_port}", agents, "amd", stats)]
-        await wait_for(lambda: _all_settled(database_url, campaign.id, 10), 60,
-                       what="all ten contacts attempted")
-        stop.set()
-        await asyncio.gather(*tasks)
-    rows = {r["e164"]: r for r in await attempts(database_url, campaign.id)}
+    rows, stats = await _work(database_url, pbx, tmp_path, campaign.id, "amd", nums, agents=2)
     for d, n in enumerate(nums):
         r = rows[n]
         want = "machine" if d == 8 else DIGIT_OUTCOME[d]
@@ -144,18 +141,7 @@ async def test_power_campaign_takes_causes_from_the_dial_status(
     campaign = await make_campaign(database_url, "pwr", mode="power", power_lines_per_agent=2)
     digits = (0, 5, 6, 7)
     nums = [number(860 + d, d) for d in digits]
-    await asyncio.to_thread(import_numbers, database_url, "pwr", nums, tmp_path)
-    agents = await make_agents(database_url, 1)
-    async with running_service(service_settings(database_url, pbx)) as rt:
-        stop = asyncio.Event()
-        stats = SimStats()
-        tasks = [asyncio.create_task(s.run(stop))
-                 for s in _sims(f"http://127.0.0.1:{rt.http_port}", agents, "pwr", stats)]
-        await wait_for(lambda: _all_settled(database_url, campaign.id, len(nums)), 60,
-                       what="all four contacts attempted")
-        stop.set()
-        await asyncio.gather(*tasks)
-    rows = {r["e164"]: r for r in await attempts(database_url, campaign.id)}
+    rows, _ = await _work(database_url, pbx, tmp_path, campaign.id, "pwr", nums, agents=1)
     for d, n in zip(digits, nums, strict=True):
         r = rows[n]
         assert r["outcome"] == DIGIT_OUTCOME[d], (d, r["outcome"], r["cause_txt"])

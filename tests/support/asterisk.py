@@ -9,7 +9,10 @@ The Asterisk runs the project's ``asterisk-conf/`` (docs/asterisk.md). Customers
 test lines of ``[dialer-testlines]`` (the last digit picks the outcome, like pbxsim),
 agents' phones are its ``testagent<N>`` lines. What a test can only do through pbxsim's
 control endpoint (scripting a party, cutting the socket, restarting the PBX) makes the
-test skip, naming why.
+test skip, naming why. With ``cli=<command>`` (how to run this Asterisk's CLI on this
+machine, e.g. ``cli=/usr/sbin/asterisk`` or ``cli=asterisk -C /etc/ast-test/asterisk.conf``)
+a graceful shutdown and its abort run on the real Asterisk too: ``core stop gracefully``
+while a keeper call (two test agent phones) holds it up, then ``core abort shutdown``.
 
 An independent AMI connection witnesses every Local channel the dialer places (test
 lines, and agent phones of any context): ``read_call_log()`` gives the same entries as
@@ -22,6 +25,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shlex
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -31,7 +35,8 @@ import pytest
 
 ENV = "ORCH_TEST_ASTERISK"
 TESTLINES = "dialer-testlines"
-_KEYS = ("ari", "ari_user", "ari_password", "ami_host", "ami_port", "ami_user", "ami_secret")
+_KEYS = ("ari", "ari_user", "ari_password", "ami_host", "ami_port", "ami_user", "ami_secret",
+         "cli")
 
 
 def configured() -> bool:
@@ -72,9 +77,12 @@ class RealAsterisk:
     ami_port: int
     ami_user: str
     ami_secret: str
+    cli: str = ""
     calls: list[dict[str, Any]] = field(default_factory=list)
     real: bool = True
     stderr_lines: list[str] = field(default_factory=list)
+    _stopping: asyncio.subprocess.Process | None = None
+    _keeper: str | None = None
 
     @property
     def ws_url(self) -> str:
@@ -103,7 +111,62 @@ class RealAsterisk:
         self._skip("restarting the PBX")
 
     async def shutdown(self, mode: str = "graceful") -> Any:
-        self._skip("a graceful shutdown that can be aborted")
+        """`core stop gracefully` / `core abort shutdown` through the CLI (``cli=``)."""
+        if not self.cli:
+            pytest.skip("real Asterisk: a graceful shutdown needs cli= in " + ENV)
+        if mode == "graceful":
+            # Asterisk stops as soon as no channel is left: a keeper call holds it up.
+            self._keeper = f"keeper-{os.urandom(4).hex()}"
+            await self._ari("POST", "/channels", endpoint=f"Local/testagent1@{TESTLINES}",
+                            channelId=self._keeper, context=TESTLINES,
+                            extension="testagent2", priority="1")
+            # `-rx 'core stop gracefully'` returns only once Asterisk has stopped: not awaited
+            self._stopping = await asyncio.create_subprocess_exec(
+                *shlex.split(self.cli), "-rx", "core stop gracefully",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            await asyncio.sleep(1.0)
+            return {"shutting_down": True}
+        if mode == "abort":
+            await self._abort()
+            return {"shutting_down": False}
+        raise ValueError("mode: graceful or abort")
+
+    async def _abort(self) -> None:
+        if self._stopping is None:
+            return
+        proc = await asyncio.create_subprocess_exec(
+            *shlex.split(self.cli), "-rx", "core abort shutdown",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"core abort shutdown: {err.decode().strip()}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), 5)
+        if self._stopping.returncode is None:
+            self._stopping.kill()
+        self._stopping = None
+        if self._keeper is not None:
+            with contextlib.suppress(RuntimeError):
+                await self._ari("DELETE", f"/channels/{self._keeper}")
+            self._keeper = None
+
+    async def hang_up_leftovers(self) -> None:
+        """Hang up every channel the test placed that is still up: a stopped service leaves
+        its calls in the PBX by design (they go on, and are reconciled at its restart),
+        which on a shared Asterisk would outlive the test (test agent phones stay an hour)."""
+        for entry in self.calls:
+            with contextlib.suppress(RuntimeError):  # gone already: 404
+                await self._ari("DELETE", f"/channels/{entry['channel_id']}")
+
+    async def _ari(self, method: str, path: str, **params: str) -> Any:
+        import aiohttp
+
+        auth = aiohttp.BasicAuth(self.user, self.password)
+        async with aiohttp.ClientSession(auth=auth) as s, s.request(
+                method, self.ari_url + path, params=params) as r:
+            if r.status >= 300:
+                raise RuntimeError(f"{method} {path}: {r.status} {await r.text()}")
+            return await r.json(content_type=None) if r.status != 204 else None
 
     async def far_end_hangup(self, channel_id: str) -> Any:
         self._skip("hanging up the far end on demand")
@@ -188,7 +251,7 @@ async def real_asterisk() -> AsyncIterator[RealAsterisk]:
     pbx = RealAsterisk(ari_url=cfg["ari"].rstrip("/"), user=cfg["ari_user"],
                        password=cfg["ari_password"], ami_host=cfg["ami_host"],
                        ami_port=int(cfg["ami_port"]), ami_user=cfg.get("ami_user", ""),
-                       ami_secret=cfg.get("ami_secret", ""))
+                       ami_secret=cfg.get("ami_secret", ""), cli=cfg.get("cli", ""))
     task = None
     if pbx.ami_user:
         ready = asyncio.Event()
@@ -201,6 +264,8 @@ async def real_asterisk() -> AsyncIterator[RealAsterisk]:
     try:
         yield pbx
     finally:
+        await pbx._abort()  # never leave the shared Asterisk stopping
+        await pbx.hang_up_leftovers()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
