@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--call-log", default=None, help="append one JSON line per call placed")
     p.add_argument("--profile", choices=("digits", "random"), default="digits")
+    p.add_argument("--stasis-entry-ms", type=float, default=5.0,
+                   help="real ms between a channel's create reply or answer and its "
+                        "StasisStart (Asterisk's thread hop; 0: at once)")
     rp = RandomProfile()
     p.add_argument("--answer-rate", type=float, default=rp.answer_rate)
     p.add_argument("--machine-share", type=float, default=rp.machine_share)
@@ -61,7 +64,10 @@ async def serve(
         parties = PartyDirectory(profile=args.profile, seed=args.seed, random_profile=profile)
     except ValueError as e:
         raise SystemExit(f"pbxsim: {e}") from e
+    if args.stasis_entry_ms < 0:
+        raise SystemExit("pbxsim: --stasis-entry-ms must be >= 0")
     engine = Engine(SimClock(args.speed), parties, call_log=call_log)
+    engine.stasis_entry_s = args.stasis_entry_ms / 1000.0
     ari = AriServer(engine, args.user, args.password)
     ami = AmiServer(engine, args.user, args.password)
     control = ControlServer(engine, ari, ami)

@@ -109,6 +109,8 @@ class Engine:
         dropped ("Stasis app not active")."""
         self.shutting_down = False
         """`core stop gracefully` in progress: no channel can be allocated (surprise 32)."""
+        self.stasis_entry_s = STASIS_ENTRY_DELAY_S
+        """Real seconds from a create reply or an answer to the StasisStart (--stasis-entry-ms)."""
         self.app_subscriptions: dict[str, set[str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._counter = itertools.count(1)
@@ -475,7 +477,7 @@ class Engine:
             # addChannel is 422 and /dial 409 "Channel not in Stasis application" (1 in
             # 6 on an idle Asterisk 22.10.1 when sent at once). In real time, not
             # simulated time: it is a thread's start, whatever the speed.
-            await asyncio.sleep(CREATED_STASIS_DELAY_S)
+            await asyncio.sleep(self.stasis_entry_s)
             await self._stasis(c1, app, args, wait=False)
             if c1.stasis_app is None:
                 return await self._teardown(c1)
@@ -662,6 +664,12 @@ class Engine:
             c1.context, c1.exten = "dialer-amd", "s"
             await self._run_program_inline(c1, amd_program(app), 1)
         elif app is not None:
+            # the answer is published before the channel is in the app (a thread's hop):
+            # a bridge join sent on the Dial ANSWER meets "Channel not in Stasis" (found on
+            # Asterisk 22.10.1 by the e2e suite)
+            await asyncio.sleep(self.stasis_entry_s)
+            if c1.hangup_requested:
+                return await self._teardown(c1)
             await self._stasis(c1, app, args)
             await self._after_stasis(c1)
         elif target is not None:
@@ -1933,8 +1941,9 @@ def _func_value(c: Channel, key: str) -> str:
     raise AriError(500, "Unable to read provided function")
 
 
-#: Real seconds between the reply to POST /channels/create and the channel's StasisStart.
-CREATED_STASIS_DELAY_S = 0.005
+#: Real seconds between the reply to POST /channels/create, or an originated channel's
+#: answer, and the channel's StasisStart (a thread's start: not scaled by the speed).
+STASIS_ENTRY_DELAY_S = 0.005
 
 #: Contexts of the project's dialplan (asterisk-conf/) that reach the customer over the
 #: SIP trunk; the lab's [customers] is reached directly.

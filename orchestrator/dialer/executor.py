@@ -276,8 +276,10 @@ class CommandExecutor:
             await self.d.ari.destroy_bridge(wire_id(cmd.bridge_id))
 
     async def do_AddToBridge(self, cmd: c.AddToBridge, actor: Actor) -> None:
-        await self.d.ari.add_to_bridge(wire_id(cmd.bridge_id), wire_id(cmd.channel_id),
-                                       role=cmd.role)
+        # An answered originate is announced (Dial ANSWER, state Up) a moment before it is
+        # in the app (StasisStart): a bridge join sent on the answer can meet a 422.
+        await _once_in_stasis(lambda: self.d.ari.add_to_bridge(
+            wire_id(cmd.bridge_id), wire_id(cmd.channel_id), role=cmd.role))
 
     async def do_RemoveFromBridge(self, cmd: c.RemoveFromBridge, actor: Actor) -> None:
         with contextlib.suppress(AriNotFound, AriHTTPError):
@@ -496,14 +498,15 @@ IN_STASIS_WAIT_S = 2.0
 
 
 async def _once_in_stasis(call: Callable[[], Awaitable[Any]]) -> Any:
-    """Run ``call`` (an ARI request on a channel just made with POST /channels/create),
-    again while Asterisk says the channel is not in Stasis yet.
+    """Run ``call`` (an ARI request on a channel that is about to enter our app), again
+    while Asterisk says the channel is not in Stasis yet.
 
-    Asterisk 22 answers the create before the channel is in the app: a thread of its own
-    runs Stasis() for it a moment later (res/ari/resource_channels.c). Until then
-    addChannel is 422 and /dial 409 "Channel not in Stasis application": 1 in 6 on an
-    idle Asterisk 22.10.1 when sent at once, and every agent-first call it hit was lost.
-    Any other error is raised at once.
+    Asterisk 22 answers POST /channels/create before the channel is in the app: a thread
+    of its own runs Stasis() for it a moment later (res/ari/resource_channels.c); an
+    originated channel's answer (Dial ANSWER, ChannelStateChange Up) is published before
+    its StasisStart too. Until then addChannel is 422 and /dial 409 "Channel not in Stasis
+    application": 1 in 6 creates on an idle Asterisk 22.10.1 when sent at once, and every
+    call it hit was lost. Any other error is raised at once.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + IN_STASIS_WAIT_S

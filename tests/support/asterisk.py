@@ -161,8 +161,8 @@ class RealAsterisk:
     async def _ari(self, method: str, path: str, **params: str) -> Any:
         import aiohttp
 
-        auth = aiohttp.BasicAuth(self.user, self.password)
-        async with aiohttp.ClientSession(auth=auth) as s, s.request(
+        auth = {"Authorization": aiohttp.encode_basic_auth(self.user, self.password)}
+        async with aiohttp.ClientSession(headers=auth) as s, s.request(
                 method, self.ari_url + path, params=params) as r:
             if r.status >= 300:
                 raise RuntimeError(f"{method} {path}: {r.status} {await r.text()}")
