@@ -5,8 +5,9 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/dialer"
+from orchestrator.core.dialgate import DEFAULT_AGENT_PHONES
 
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/dialer"
 
 class Settings(BaseSettings):
     """Every setting of the service; read from ORCH_<NAME> environment variables."""
@@ -28,6 +29,10 @@ class Settings(BaseSettings):
     customer_endpoint: str = "Local/{number}@dialer-out/n"
     """Dial string for customers; /n keeps Asterisk from optimising the Local channel away
     (our channel id must stay the call's id)."""
+    agent_phones: str = ",".join(DEFAULT_AGENT_PHONES)
+    """Phones an agent may name at login besides the one an admin configured for it: glob
+    patterns, comma-separated (never a customer context, a trunk or a number: the dial
+    gate refuses those whatever the list says)."""
     amd_context: str = "dialer-amd"
     """With AMD on, the customer channel runs this context (AMD() then Stasis with
     args amd,STATUS,CAUSE) instead of entering the app directly, as recorded on Asterisk 22."""

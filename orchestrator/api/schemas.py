@@ -22,8 +22,10 @@ class LoginRequest(_Body):
     campaign: str = Field(min_length=1, max_length=64, description="Campaign name")
     endpoint: str | None = Field(
         default=None, max_length=200,
-        description="Agent phone endpoint (PJSIP/1001, Local/agent1@dialer-agents); "
-                    "default: the agent's configured endpoint")
+        description="Agent phone endpoint (PJSIP/1001, Local/agent1@dialer-agents): the "
+                    "agent's configured one or one ORCH_AGENT_PHONES admits, never a customer "
+                    "context, a trunk or a number (422 naming `endpoint`); default: the "
+                    "agent's configured endpoint")
     nailed_up: bool | None = Field(
         default=None, description="Keep one leg open between calls (default: agent's phone_mode)")
 

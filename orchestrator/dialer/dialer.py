@@ -32,6 +32,7 @@ from orchestrator.core import events as ev
 from orchestrator.core.calls import CallMachine, CallPlan, CallState, classify_cause
 from orchestrator.core.campaigns import CampaignSettings as CoreSettings
 from orchestrator.core.commands import Command, CountAbandon, PublishAttempt, RecordOutcome
+from orchestrator.core.dialgate import DialGate
 from orchestrator.dialer.actors import Actor
 from orchestrator.dialer.channels import AriChannelHandlers, ChannelDirectory
 from orchestrator.dialer.clock import ServiceClock
@@ -99,6 +100,10 @@ class Dialer:
         self.pool = pool
         self.ari = ari
         self.settings = settings
+        # Every dial string passes this gate (core.dialgate): customers by the template and
+        # an E.164 number, agents' phones by the admins' rules.
+        self.gate = DialGate(settings.customer_endpoint, tuple(
+            p.strip() for p in settings.agent_phones.split(",") if p.strip()))
         self.instance_id = instance_id
         self.hub = hub
         self.metrics = metrics
@@ -215,7 +220,7 @@ class Dialer:
     # ------------------------------------------------------------- calls
 
     def customer_endpoint(self, e164: str) -> str:
-        return self.settings.customer_endpoint.format(number=e164.lstrip("+"), e164=e164)
+        return self.gate.customer(e164)
 
     def start_call(
         self,

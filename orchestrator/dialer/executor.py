@@ -37,6 +37,7 @@ from orchestrator.ari import (
 from orchestrator.core import commands as c
 from orchestrator.core import events as ev
 from orchestrator.core.calls import prefix_clash
+from orchestrator.core.dialgate import DialRefused
 from orchestrator.dialer.actors import Actor
 from orchestrator.dialer.settings import AUTO_CODE, ledger_outcome
 from orchestrator.ledger import attempts as attempts_ledger
@@ -107,11 +108,20 @@ class CommandExecutor:
             return
         actor.post(ev.OriginateAccepted(channel_id))
 
-    async def _register_dial(self, channel_id: str, actor: Actor) -> str | None:
-        """Route the new channel's events to its actor; refuse the dial (None) while the ARI
-        WebSocket is down: Asterisk would answer 200 and drop the answered customer."""
+    async def _register_dial(self, channel_id: str, actor: Actor, endpoint: str, *,
+                             customer: bool) -> str | None:
+        """Route the new channel's events to its actor; refuse the dial (None) when its dial
+        string does not pass the gate, or while the ARI WebSocket is down (Asterisk would
+        answer 200 and drop the answered customer)."""
         d = self.d
         wid = wire_id(channel_id)
+        try:
+            d.gate.check_wire(endpoint, customer=customer)
+        except DialRefused as exc:
+            # a bug upstream, never a reason to ring it: loud, and the number never left
+            log.error("executor.dial_refused", channel=wid, reason=exc.reason)
+            actor.post(ev.OriginateRefused(channel_id, 400, f"dial refused: {exc.reason}"))
+            return None
         clash = prefix_clash(wid, d.directory.owned_ids() - {wid})
         if clash is not None:
             # Asterisk would answer 409 (a new id that prefixes a live one, surprise 31):
@@ -128,11 +138,11 @@ class CommandExecutor:
 
     async def do_Originate(self, cmd: c.Originate, actor: Actor) -> None:
         d = self.d
-        wid = await self._register_dial(cmd.channel_id, actor)
+        customer = cmd.attempt_id is not None and cmd.channel_id == cmd.attempt_id
+        wid = await self._register_dial(cmd.channel_id, actor, cmd.endpoint, customer=customer)
         if wid is None:
             return
         campaign = actor.context.get("campaign_name", "")
-        customer = cmd.attempt_id is not None and cmd.channel_id == cmd.attempt_id
         variables = dict(cmd.variables)
         # With AMD our channel runs [dialer-amd] (AMD() then Stasis(app, amd, STATUS, CAUSE))
         # rather than entering the app at once: a channel originated with app= never runs
@@ -221,7 +231,7 @@ class CommandExecutor:
 
     async def do_CreateAndDial(self, cmd: c.CreateAndDial, actor: Actor) -> None:
         d = self.d
-        wid = await self._register_dial(cmd.channel_id, actor)
+        wid = await self._register_dial(cmd.channel_id, actor, cmd.endpoint, customer=True)
         if wid is None:
             return
         campaign = actor.context.get("campaign_name", "")

@@ -10,15 +10,20 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from orchestrator.api.auth import Principal, Role
 from orchestrator.core import events as ev
 from orchestrator.core.agents import AgentState
+from orchestrator.core.dialgate import DialRefused
 from orchestrator.dialer.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from orchestrator.ledger import agents as agents_ledger
 from orchestrator.ledger import attempts as attempts_ledger
 from orchestrator.ledger import campaigns as campaigns_ledger
 from orchestrator.ledger import claims as claims_ledger
 from orchestrator.ledger import reports as reports_ledger
+
+log = structlog.get_logger("orchestrator.dialer.service")
 
 if TYPE_CHECKING:
     from orchestrator.dialer.dialer import Dialer
@@ -107,11 +112,13 @@ class DialerService:
         phone = endpoint or agent.endpoint
         if not phone:
             raise Invalid("no endpoint given and the agent has none configured", "endpoint")
-        if endpoint is not None:
-            try:
-                agents_ledger._check_fields(endpoint=endpoint)
-            except agents_ledger.AgentError as exc:
-                raise Invalid(str(exc), "endpoint") from None
+        try:
+            # the phone an admin configured, or one the allow-list admits; never a
+            # customer, a trunk or a number (a probe had agents ring DNC and premium numbers)
+            phone = d.gate.agent_phone(phone, configured=agent.endpoint)
+        except DialRefused as exc:
+            log.warning("agent.phone_refused", agent_id=agent_id, reason=exc.reason)
+            raise Invalid(f"{exc.reason}; got {phone!r}", "endpoint") from None
         nailed = nailed_up if nailed_up is not None else agent.phone_mode == "nailed"
         if str(camp.id) not in d.core_campaigns:
             from orchestrator.dialer.settings import core_settings

@@ -20,6 +20,7 @@ from typing import Any
 
 from psycopg import errors
 
+from orchestrator.core.dialgate import DialGate, DialRefused
 from orchestrator.ledger.pool import AsyncConn, audit, execute, fetch_all, fetch_one
 
 ROLES = ("agent", "supervisor", "admin")
@@ -31,7 +32,6 @@ AGENT_STATES = (
 TOKEN_PREFIX = "dlr_"
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_ENDPOINT = re.compile(r"^(PJSIP|SIP|Local|IAX2)/[A-Za-z0-9_.@+-]+$")
 
 
 class AgentError(Exception):
@@ -118,11 +118,12 @@ def _check_fields(
             raise AgentError("must be 1-200 characters", "display_name")
     if role is not None and role not in ROLES:
         raise AgentError(f"must be one of {', '.join(ROLES)}; got {role!r}", "role")
-    if endpoint is not None and (not isinstance(endpoint, str) or not _ENDPOINT.match(endpoint)):
-        raise AgentError(
-            f"must be an Asterisk endpoint like PJSIP/1001 or Local/1001@agents; got {endpoint!r}",
-            "endpoint",
-        )
+    if endpoint is not None:
+        try:
+            # the dial gate's phone rules: never a customer context, a trunk or a number
+            DialGate.admin_phone(DialGate(), endpoint)
+        except DialRefused as exc:
+            raise AgentError(f"{exc.reason}; got {endpoint!r}", "endpoint") from None
     if phone_mode is not None and phone_mode not in PHONE_MODES:
         raise AgentError(f"must be one of {', '.join(PHONE_MODES)}; got {phone_mode!r}", "phone_mode")
 

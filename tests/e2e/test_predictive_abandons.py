@@ -129,7 +129,7 @@ async def test_predictive_never_dials_without_agents_and_every_abandon_follows_t
                 ApiClient(api, first.token) as client:
             base = f"/api/v1/agents/{first.id}"
             await client.ok("POST", base + "/session", {
-                "campaign": "rnd", "endpoint": "Local/agent404@default", "nailed_up": False})
+                "campaign": "rnd", "endpoint": "Local/nosuchphone@dialer-agents", "nailed_up": False})
             await client.ok("POST", base + "/state", {"state": "available"})
             async with asyncio.timeout(10):
                 while (await events.get())["type"] != "call.abandoned":

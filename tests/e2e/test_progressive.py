@@ -94,7 +94,7 @@ async def test_agent_leg_failing_first_costs_the_target_no_attempt(database_url:
         async with ApiClient(api, agent.token) as client:
             base = f"/api/v1/agents/{agent.id}"
             await client.ok("POST", base + "/session", {
-                "campaign": "dead", "endpoint": "Local/agent404@default", "nailed_up": False})
+                "campaign": "dead", "endpoint": "Local/nosuchphone@dialer-agents", "nailed_up": False})
             await client.ok("POST", base + "/state", {"state": "available"})
 
             async def ended() -> bool:

@@ -15,6 +15,7 @@ import pytest
 from orchestrator.commands.simulate_agents import SimStats, SimulatedAgent
 from orchestrator.ledger import dnc as dnc_ledger
 from tests.e2e.support import (
+    ApiClient,
     attempts,
     customer_calls,
     import_numbers,
@@ -92,3 +93,26 @@ async def test_dnc_and_out_of_window_numbers_are_never_dialed(database_url: str,
     reasons = {t["e164"]: t["unavailable_reason"] for t in await targets(database_url, campaign.id)}
     assert reasons[dnc_global] == "DNC" and reasons[dnc_campaign] == "DNC"
     assert all(reasons[n] == "Outside calling window" for n in night)
+
+
+@pytest.mark.timeout(60)
+async def test_an_agent_cannot_make_the_dialer_ring_a_number(
+        database_url: str, pbx: PbxSim, tmp_path: Path) -> None:
+    """A security probe logged an agent in with a DNC number and a premium-rate number as
+    its "phone" and the dialer rang them: no attempt, no DNC, window or number check. An
+    agent's phone is the one an admin configured or one the allow-list admits."""
+    await make_campaign(database_url, "probe", mode="progressive",
+                        progressive_flavour="agent_first")
+    await asyncio.to_thread(import_numbers, database_url, "probe", [number(990, 1)], tmp_path)
+    (agent,) = await make_agents(database_url, 1)
+    async with running_service(service_settings(database_url, pbx)) as rt, \
+            ApiClient(f"http://127.0.0.1:{rt.http_port}", agent.token) as client:
+        base = f"/api/v1/agents/{agent.id}/session"
+        for phone in ("Local/+14155550199@dialer-out", "PJSIP/+19005550100@dialer-trunk",
+                      "Local/s@dialer-amd", "Local/4930123456@dialer-testlines",
+                      "PJSIP/agent1,30,U(x)", "Local/agent1@dialer-agents&PJSIP/9005550100"):
+            status, body = await client.call("POST", base, {"campaign": "probe",
+                                                            "endpoint": phone})
+            assert status == 422 and body.get("field") == "endpoint", (phone, status, body)
+        await asyncio.sleep(0.5)
+    assert pbx.read_call_log() == [], "nothing may have been dialed"

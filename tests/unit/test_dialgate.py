@@ -1,0 +1,86 @@
+"""The dial gate (core.dialgate): every refusal, and what it admits."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.core.dialgate import DEFAULT_AGENT_PHONES, DialGate, DialRefused
+
+GATE = DialGate()
+
+
+@pytest.mark.parametrize("endpoint, why", [
+    ("Local/+14155550199@dialer-out", "phone number"),          # a DNC number, the probe's
+    ("PJSIP/+19005550100@dialer-trunk", "phone number"),        # premium rate through the trunk
+    ("PJSIP/19005550100@dialer-trunk", "phone number"),
+    ("PJSIP/agent1@dialer-trunk", "trunk"),                     # any @: through another endpoint
+    ("Local/s@dialer-amd", "reaches customers"),                # the AMD context
+    ("Local/agent1@dialer-out/n", "reaches customers"),
+    ("Local/x@dialer-stasis", "reaches customers"),
+    ("Local/x@default", "reaches customers"),
+    ("Local/1001@dialer-agents", "phone number"),               # digits: a number
+    ("Local/agent1", "@context"),
+    ("Local/agent1@dialer-agents/x", "Asterisk endpoint"),      # options other than /n
+    ("PJSIP/agent1/n", "Local channel option"),
+    ("DAHDI/1", "Asterisk endpoint"),
+    ("PJSIP/agent 1", "Asterisk endpoint"),
+    ("PJSIP/agent1,30", "Asterisk endpoint"),                   # Dial() argument injection
+    ("Local/a&PJSIP/x@dialer-agents", "Asterisk endpoint"),     # a second dial string
+    ("", "Asterisk endpoint"),
+])
+def test_never_a_phone(endpoint: str, why: str) -> None:
+    for check in (GATE.admin_phone, GATE.agent_phone):
+        with pytest.raises(DialRefused) as exc:
+            check(endpoint)
+        assert exc.value.field == "endpoint" and why in str(exc.value), str(exc.value)
+    with pytest.raises(DialRefused):
+        GATE.check_wire(endpoint, customer=False)
+
+
+@pytest.mark.parametrize("endpoint", [
+    "PJSIP/agent1001", "SIP/2001", "IAX2/desk-7", "Local/agent1@dialer-agents",
+    "Local/agent1@dialer-agents/n", "Local/testagent3@dialer-testlines",
+])
+def test_the_allow_list_admits_phones(endpoint: str) -> None:
+    assert GATE.agent_phone(endpoint) == endpoint
+
+
+def test_outside_the_allow_list_only_the_configured_phone() -> None:
+    gate = DialGate(agent_phones=("Local/*@dialer-agents",))
+    with pytest.raises(DialRefused) as exc:
+        gate.agent_phone("PJSIP/agent9")
+    assert "allow-list" in str(exc.value)
+    assert gate.agent_phone("PJSIP/agent9", configured="PJSIP/agent9") == "PJSIP/agent9"
+    # the configured phone is still a phone: an admin cannot configure a customer path
+    with pytest.raises(DialRefused):
+        gate.agent_phone("Local/+14155550199@dialer-out",
+                         configured="Local/+14155550199@dialer-out")
+    with pytest.raises(DialRefused):
+        DialGate(agent_phones=("Local/*@dialer-out",))
+
+
+def test_customers_only_by_e164_through_the_template() -> None:
+    assert GATE.customer("+4930123456") == "Local/4930123456@dialer-out/n"
+    assert DialGate("Local/{e164}@dialer-testlines/n").customer("+4930123456") == \
+        "Local/+4930123456@dialer-testlines/n"
+    for bad in ("4930123456", "+0123456789", "+49301", "+4930123456&PJSIP/x", "+49 301234567",
+                "+4930123456@x", "+４９30123456"):
+        with pytest.raises(DialRefused) as exc:
+            GATE.customer(bad)
+        assert exc.value.field == "e164"
+    with pytest.raises(DialRefused):
+        DialGate("Local/1234@dialer-out/n")  # a template without the number
+
+
+def test_the_wire_check() -> None:
+    assert GATE.check_wire("Local/4930123456@dialer-out/n", customer=True)
+    for bad in ("Local/4930123456@dialer-amd/n", "Local/49301@dialer-out/n",
+                "PJSIP/4930123456@dialer-trunk", "Local/agent1@dialer-agents"):
+        with pytest.raises(DialRefused):
+            GATE.check_wire(bad, customer=True)
+    assert GATE.check_wire("Local/agent1@dialer-agents", customer=False)
+
+
+def test_defaults_never_admit_a_customer_context() -> None:
+    for p in DEFAULT_AGENT_PHONES:
+        DialGate(agent_phones=(p,))  # would raise
