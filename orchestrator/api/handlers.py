@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator.api import keys
 from orchestrator.api import schemas as s
-from orchestrator.api.auth import Principal
+from orchestrator.api.auth import Principal, token_from_request
 from orchestrator.dialer.errors import Invalid, NotFound
 
 M = TypeVar("M", bound=BaseModel)
@@ -231,6 +231,13 @@ async def live_calls(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------ events
 
 
+RIGHTS_RECHECK_S = 1.0
+"""How often an open event stream re-reads its caller's rights (through the token cache,
+so at most one database lookup per token per cache lifetime)."""
+WS_RIGHTS_GONE = 4403
+"""Close code of a stream whose caller lost the rights it was opened with."""
+
+
 async def events_ws(request: web.Request) -> web.StreamResponse:
     """The WebSocket event stream; ``?topics=agent.,call.`` narrows it by type prefix."""
     hub = request.app[keys.HUB]
@@ -249,11 +256,33 @@ async def events_ws(request: web.Request) -> web.StreamResponse:
             if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                 break
 
+    token = token_from_request(request, allow_query=True) or ""
+    tokens = request.app[keys.TOKENS]
+
+    async def rights() -> str:
+        # Rights are the caller's CURRENT ones: a token rotated, an agent deactivated or
+        # a supervisor demoted loses the stream within the token cache's lifetime (a
+        # probe got 22 events with contact data after a demotion). -> why it ends.
+        while True:
+            await asyncio.sleep(RIGHTS_RECHECK_S)
+            now = await tokens(token)
+            if now is None:
+                return "token revoked or agent deactivated"
+            if now != p:
+                return "rights changed: reconnect"
+
     read_task = asyncio.ensure_future(reader())
+    rights_task = asyncio.ensure_future(rights())
     try:
         while not ws.closed:
             get = asyncio.ensure_future(client.queue.get())
-            done, _ = await asyncio.wait({get, read_task}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({get, read_task, rights_task},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if rights_task in done:
+                get.cancel()
+                hub.disconnect(client)  # not one more event under the old rights
+                await ws.close(code=WS_RIGHTS_GONE, message=rights_task.result().encode())
+                break
             if get not in done:
                 get.cancel()
                 break
@@ -267,6 +296,7 @@ async def events_ws(request: web.Request) -> web.StreamResponse:
         hub.disconnect(client)
         metrics.ws_clients.dec()
         read_task.cancel()
+        rights_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await read_task
         await ws.close()

@@ -640,12 +640,17 @@ class Dialer:
             try:
                 async with self.pool.connection() as conn:
                     await attempts_ledger.heartbeat(conn, self.instance_id)
+                    gone = await agents_ledger.inactive_among(conn, [
+                        a for a, s in self.sessions.sessions.items() if s.machine.logged_in])
                     if loop.time() >= next_sweep and self.reconciled.is_set():
                         # Another instance may die while this one stays connected (no
                         # reconnect, so no reconcile): its wrap-ups are settled here.
                         next_sweep = loop.time() + self.settings.instance_stale_s
                         await self._settle_dead_owners(conn)
                         sweep_bridges = True
+                for agent_id in gone:
+                    # deactivated while logged in: offered no more calls
+                    await self._log_out_deactivated(agent_id)
                 if sweep_bridges:
                     await self._sweep_bridges()
             except Exception as exc:
@@ -657,6 +662,15 @@ class Dialer:
                     await self._stop.wait()
             except TimeoutError:
                 pass
+
+    async def _log_out_deactivated(self, agent_id: int) -> None:
+        """An agent deactivated while logged in is offered no more calls: logged out now,
+        or when the call in progress ends (a probe saw one kept being offered calls)."""
+        log.warning("dialer.deactivated_agent_logged_out", agent_id=agent_id)
+        try:
+            await self.sessions.logout(agent_id)
+        except Exception as exc:  # noqa: BLE001 - already logging out, or gone meanwhile
+            log.info("dialer.deactivated_logout_skipped", agent_id=agent_id, error=str(exc))
 
     # ------------------------------------------------------------------ AMI
 

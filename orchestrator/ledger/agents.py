@@ -231,6 +231,16 @@ async def rotate_token(conn: AsyncConn, username: str, *, actor: str = "system")
     return token
 
 
+async def inactive_among(conn: AsyncConn, agent_ids: list[int]) -> list[int]:
+    """Which of ``agent_ids`` are deactivated (or gone)."""
+    if not agent_ids:
+        return []
+    rows = await fetch_all(conn, "SELECT id FROM agents WHERE id = ANY(%s) AND active",
+                           (agent_ids,))
+    active = {int(r["id"]) for r in rows}
+    return [a for a in agent_ids if a not in active]
+
+
 async def update_agent(
     conn: AsyncConn,
     username: str,

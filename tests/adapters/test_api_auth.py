@@ -169,3 +169,73 @@ async def test_openapi_document_lists_every_route_with_its_security(database_url
         for op in ops.values():
             declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
             assert declared == set(__import__("re").findall(r"{(\w+)}", path)), path
+
+
+@pytest.mark.timeout(60)
+async def test_open_event_streams_lose_rights_that_were_taken_away(database_url: str) -> None:
+    """Rights were checked once, at connect: a socket kept streaming after its token was
+    rotated, its agent deactivated or its supervisor demoted (22 events with contact data
+    after a demotion). Each now ends within the token cache's 5 s (+ the re-check)."""
+    demoted, rotated, deactivated, kept = await make_agents(database_url, 4, prefix="sup",
+                                                            role="supervisor")
+    async with run_pbxsim(speed=10) as pbx, \
+            running_service(service_settings(database_url, pbx)) as rt:
+        api = f"http://127.0.0.1:{rt.http_port}/api/v1/events"
+        async with aiohttp.ClientSession() as s:
+            sockets = {}
+            for who in (demoted, rotated, deactivated, kept):
+                ws = await s.ws_connect(f"{api}?token={who.token}")
+                assert (await ws.receive_json(timeout=5))["type"] == "hello"
+                sockets[who.username] = ws
+            async with connect(database_url) as conn:
+                await agents_ledger.update_agent(conn, demoted.username, role="agent")
+                await agents_ledger.rotate_token(conn, rotated.username)
+                await agents_ledger.update_agent(conn, deactivated.username, active=False)
+
+            async def closed(ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None, str]:
+                while True:
+                    msg = await ws.receive(timeout=8)
+                    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                    aiohttp.WSMsgType.CLOSING):
+                        return ws.close_code, str(msg.extra or "")
+
+            ends = await asyncio.gather(*(closed(sockets[w.username])
+                                          for w in (demoted, rotated, deactivated)))
+            assert ends[0] == (4403, "rights changed: reconnect"), ends
+            assert ends[1] == (4403, "token revoked or agent deactivated"), ends
+            assert ends[2] == (4403, "token revoked or agent deactivated"), ends
+            # an unchanged caller keeps its stream
+            with pytest.raises(asyncio.TimeoutError):
+                await sockets[kept.username].receive(timeout=1.5)
+            assert not sockets[kept.username].closed
+            for ws in sockets.values():
+                await ws.close()
+
+
+@pytest.mark.timeout(60)
+async def test_a_deactivated_agent_is_offered_no_more_calls(database_url: str,
+                                                            tmp_path: Path) -> None:
+    """A deactivated agent's logged-in session kept being offered calls."""
+    await make_campaign(database_url, "deact", mode="power", power_lines_per_agent=1)
+    (agent,) = await make_agents(database_url, 1)
+    async with run_pbxsim(speed=10) as pbx, \
+            running_service(service_settings(database_url, pbx)) as rt, \
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {agent.token}"}) as s:
+        base = f"http://127.0.0.1:{rt.http_port}/api/v1/agents/{agent.id}"
+        async with s.post(base + "/session", json={"campaign": "deact"}) as r:
+            assert r.status in (200, 201), await r.text()
+        async with s.post(base + "/state", json={"state": "available"}) as r:
+            assert r.status == 200, await r.text()
+        async with connect(database_url) as conn:
+            await agents_ledger.update_agent(conn, agent.username, active=False)
+        assert rt.dialer is not None
+        for _ in range(100):  # the heartbeat (0.5 s here) notices it
+            session = rt.dialer.sessions.sessions.get(agent.id)
+            if session is None or not session.machine.logged_in:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the deactivated agent is still logged in")
+        await asyncio.to_thread(import_numbers, database_url, "deact", [number(5, 1)], tmp_path)
+        await asyncio.sleep(1.0)
+    assert pbx.read_call_log() == [], "a deactivated agent was offered a call"
