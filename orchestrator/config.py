@@ -9,6 +9,7 @@ from orchestrator.core.dialgate import DEFAULT_AGENT_PHONES
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/dialer"
 
+
 class Settings(BaseSettings):
     """Every setting of the service; read from ORCH_<NAME> environment variables."""
 

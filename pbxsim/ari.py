@@ -554,21 +554,13 @@ class AriServer:
 
     async def bridges_create(self, request: web.Request) -> web.Response:
         p = await self._params(request)
-        b = self.engine.create_bridge(p.get("type"), p.get("bridgeId"), p.get("name"),
-                                      self._one_app())
+        b = self.engine.create_bridge(p.get("type"), p.get("bridgeId"), p.get("name"))
         return self._ok(b.snap().ari())
 
     async def bridges_create_id(self, request: web.Request) -> web.Response:
         p = await self._params(request)
-        b = self.engine.create_bridge(p.get("type"), request.match_info["bid"], p.get("name"),
-                                      self._one_app())
+        b = self.engine.create_bridge(p.get("type"), request.match_info["bid"], p.get("name"))
         return self._ok(b.snap().ari())
-
-    def _one_app(self) -> str | None:
-        # The app that created a bridge (with one connected app, the dialer's case,
-        # the obvious owner); Asterisk does not subscribe it (narrow surprise 34).
-        apps = list(self.owner)
-        return apps[0] if len(apps) == 1 else None
 
     async def bridge_get(self, request: web.Request) -> web.Response:
         return self._ok(self.engine.get_bridge(request.match_info["bid"]).snap().ari())

@@ -150,29 +150,26 @@ def testline_phone_program(exten: str) -> list[Step] | None:
     return None
 
 
-def amd_program(app: str) -> list[Step]:
-    """[dialer-amd],s: AMD() on the answered channel, then Stasis(app,amd,STATUS,CAUSE)."""
-    return [
-        Step("NoOp", lambda c: f"LAB AMD on {c.name}"),
-        Step("AMD"),
-        Step(
-            "NoOp",
-            lambda c: f"LAB AMDSTATUS={c.vars.get('AMDSTATUS', '')} AMDCAUSE={c.vars.get('AMDCAUSE', '')}",
-        ),
-        Step(
-            "Stasis",
-            lambda c: f"{app},amd,{c.vars.get('AMDSTATUS', '')},{c.vars.get('AMDCAUSE', '')}",
-        ),
-        Step("Hangup"),
-    ]
+def amd_program(app: str, *, project: bool = False) -> list[Step]:
+    """[dialer-amd],s: AMD() on the answered channel, then Stasis(app,amd,STATUS,CAUSE).
 
-
-def project_amd_program(app: str) -> list[Step]:
-    """The project's [dialer-amd],s (asterisk-conf/extensions.conf): AMD() on the answered
-    channel, then Stasis(app,amd,STATUS,CAUSE); its `h` extension is run by the engine."""
+    The lab's (lab-config/extensions.conf) logs the verdict in a NoOp; the project's
+    (asterisk-conf/extensions.conf, ``project``) does not, and has an ``h`` extension that
+    the engine runs."""
+    if project:
+        head = [Step("NoOp", lambda c: f"dialer: AMD on {c.name}"), Step("AMD")]
+    else:
+        head = [
+            Step("NoOp", lambda c: f"LAB AMD on {c.name}"),
+            Step("AMD"),
+            Step(
+                "NoOp",
+                lambda c: f"LAB AMDSTATUS={c.vars.get('AMDSTATUS', '')} "
+                          f"AMDCAUSE={c.vars.get('AMDCAUSE', '')}",
+            ),
+        ]
     return [
-        Step("NoOp", lambda c: f"dialer: AMD on {c.name}"),
-        Step("AMD"),
+        *head,
         Step(
             "Stasis",
             lambda c: f"{app},amd,{c.vars.get('AMDSTATUS', '')},{c.vars.get('AMDCAUSE', '')}",

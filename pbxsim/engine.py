@@ -31,7 +31,6 @@ from pbxsim.dialplan import (
     customer_long_program,
     customer_program,
     label_priority,
-    project_amd_program,
     stasis_program,
     testline_phone_program,
     userevent_program,
@@ -241,9 +240,7 @@ class Engine:
         c.state = state
         self.emit("ChannelStateChange", channel=c)
         if c.bridge is not None:
-            for x in c.bridge.channels:
-                if x.peer is not None:
-                    x.peer.poke()  # a ;2 half in Answer() may now hear ringback
+            self._poke_peers(c.bridge)  # a ;2 half in Answer() may now hear ringback
 
     def _var(self, c: Channel, name: str, value: str, *, ari: bool = True) -> None:
         c.vars[name] = value
@@ -685,12 +682,9 @@ class Engine:
                     # exten => h,1,NoOp(dialer: hung up during AMD, AMDSTATUS=...), run
                     # once the channel has left the app (hung up in Stasis: StasisEnd first)
                     if c1.stasis_app is not None:
-                        c1.hung_in_stasis = True
                         if c1.bridge is not None:
                             self._leave_bridge(c1, keep_subscription=True)
-                        self._stasis_end(c1)
-                        c1.stasis_app = None
-                        self._var(c1, "STASISSTATUS", "SUCCESS")
+                        self._end_stasis_hung_up(c1)
                     c1.exten, c1.priority = "h", 1
                     self._dialplan(c1, "NoOp", "dialer: hung up during AMD, AMDSTATUS="
                                    + c1.vars.get("AMDSTATUS", ""))
@@ -729,7 +723,7 @@ class Engine:
     def _ctx_program(self, ctx: str, exten: str, c: Channel) -> list[Step] | None:
         if ctx == "dialer-amd":
             app = c.vars.get("DIALER_APP", "dialer")
-            return project_amd_program(app) if _project_dialplan(c) else amd_program(app)
+            return amd_program(app, project=_project_dialplan(c))
         return self._program_for(ctx, exten, c)
 
     async def _after_stasis(self, c1: Channel) -> None:
@@ -813,6 +807,13 @@ class Engine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(c.wake.wait(), left)
         return True
+
+    @staticmethod
+    def _poke_peers(b: Bridge) -> None:
+        """Wake the other halves of a bridge's members (see _hears_media)."""
+        for x in b.channels:
+            if x.peer is not None:
+                x.peer.poke()
 
     @staticmethod
     def _hears_media(c: Channel) -> bool:
@@ -988,9 +989,9 @@ class Engine:
         c.stasis_app = app
         c.stasis_args = list(args)
         # Stasis() subscribes the app for as long as the channel stays in it (res_stasis
-        # subscribe/unsubscribe around the app): see subscribers_of.
-        # sent to the app the channel enters only, never to other apps, subscribeAll or
-        # not (an observer app sees the channel go Up but no StasisStart: real Asterisk)
+        # subscribe/unsubscribe around the app): see subscribers_of. StasisStart goes to
+        # that app only, never to other apps, subscribeAll or not (an observer app sees
+        # the channel go Up but no StasisStart on a real Asterisk).
         self.emit("StasisStart", channel=c, data={"args": list(args)},
                   targets=frozenset({app}), to_all=False)
         if wait:
@@ -1014,6 +1015,13 @@ class Engine:
         app = c.stasis_app
         self.emit("StasisEnd", channel=c,
                   targets=frozenset({app}) if app else None, to_all=app is None)
+
+    def _end_stasis_hung_up(self, c: Channel) -> None:
+        """The channel is hung up while in Stasis: StasisEnd, then Stasis() returns."""
+        c.hung_in_stasis = True
+        self._stasis_end(c)
+        c.stasis_app = None
+        self._var(c, "STASISSTATUS", "SUCCESS")
 
     def _leave_stasis(self, c: Channel) -> None:
         if c.stasis_app is None:
@@ -1085,10 +1093,7 @@ class Engine:
             c.moh = c.holding = False
             self.emit("MusicOnHoldStop", channel=c, ari=False)
         if c.stasis_app is not None:
-            c.hung_in_stasis = True
-            self._stasis_end(c)
-            c.stasis_app = None
-            self._var(c, "STASISSTATUS", "SUCCESS")
+            self._end_stasis_hung_up(c)
         elif c.stasis_status_pending:
             c.stasis_status_pending = False
             self._var(c, "STASISSTATUS", "SUCCESS")
@@ -1374,8 +1379,7 @@ class Engine:
         return [c for c in self.channels.values() if not c.destroyed]
 
     # ------------------------------------------------------------------ bridges
-    def create_bridge(self, btype: str | None, bid: str | None, name: str | None,
-                      app: str | None) -> Bridge:
+    def create_bridge(self, btype: str | None, bid: str | None, name: str | None) -> Bridge:
         types = [t.strip() for t in (btype or "mixing").split(",") if t.strip()]
         if bid and bid in self.bridges:
             raise AriError(409, f"Bridge with id '{bid}' already exists")
@@ -1393,9 +1397,9 @@ class Engine:
             video_mode="none" if holding else "talker",
         )
         self.bridges[b.id] = b
-        # A REST-created bridge is announced to subscribeAll apps only: an app is
-        # subscribed to a bridge while one of its channels is in it (narrow surprise 34).
-        del app
+        # A REST-created bridge is announced to subscribeAll apps only, even to the app
+        # that created it: an app is subscribed to a bridge while one of its channels is
+        # in it (narrow surprise 34).
         self.emit("BridgeCreated", bridge=b)
         return b
 
@@ -1443,9 +1447,7 @@ class Engine:
         # the event reports the technology before the switch (notes GENERAL)
         b.technology = before
         self.emit("ChannelEnteredBridge", channel=c, bridge=b, data={"role": role})
-        for x in b.channels:
-            if x.peer is not None:
-                x.peer.poke()  # a ;2 half in Answer() now hears media
+        self._poke_peers(b)  # a ;2 half in Answer() may now hear media
         self._retech(b)
         if b.bridge_type == "mixing":
             self._bridgepeers(b, entering=c)

@@ -77,17 +77,13 @@ class DialGate:
         """The phone an agent may be rung on: ``endpoint`` if it is a phone (never a
         customer, a trunk, the AMD context or a number) and either ``configured`` (the one
         an admin set for the agent) or admitted by the allow-list."""
-        phone = self._phone_shape(endpoint, field)
+        phone = self.admin_phone(endpoint, field)
         if configured is not None and phone == configured:
             return phone
         if not any(fnmatchcase(phone, p) for p in self.agent_phones):
             raise DialRefused(field, "not the agent's configured phone, and not admitted by "
                                      "the phone allow-list (ORCH_AGENT_PHONES)", phone)
         return phone
-
-    def admin_phone(self, endpoint: str, field: str = "endpoint") -> str:
-        """A phone an admin configures for an agent: any phone, never a customer path."""
-        return self._phone_shape(endpoint, field)
 
     def check_wire(self, endpoint: str, *, customer: bool) -> str:
         """The last check before ARI: a customer leg must be the template with an E.164
@@ -106,7 +102,9 @@ class DialGate:
         return self.admin_phone(endpoint)
 
     @staticmethod
-    def _phone_shape(endpoint: str, field: str) -> str:
+    def admin_phone(endpoint: str, field: str = "endpoint") -> str:
+        """A phone an admin configures for an agent: any phone, never a customer path
+        (a customer or AMD context, a trunk, a number)."""
         if not isinstance(endpoint, str):
             raise DialRefused(field, "must be a string", str(endpoint))
         phone = endpoint.strip()

@@ -121,7 +121,7 @@ def _check_fields(
     if endpoint is not None:
         try:
             # the dial gate's phone rules: never a customer context, a trunk or a number
-            DialGate.admin_phone(DialGate(), endpoint)
+            DialGate.admin_phone(endpoint)
         except DialRefused as exc:
             raise AgentError(f"{exc.reason}; got {endpoint!r}", "endpoint") from None
     if phone_mode is not None and phone_mode not in PHONE_MODES:
