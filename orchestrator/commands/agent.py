@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from orchestrator.commands import CliError
+from orchestrator.commands import CliError, echo, json_text, terminal_safe
 from orchestrator.commands.campaign import actor, with_ledger
 from orchestrator.ledger import agents as ledger
 from orchestrator.ledger.pool import AsyncConn
@@ -77,11 +76,11 @@ def cmd_create(args: argparse.Namespace) -> int:
 
     agent, token = with_ledger(go)
     if args.json:
-        print(json.dumps({**agent.to_json(), "token": token}, indent=2))
+        print(json_text({**agent.to_json(), "token": token}, indent=2))
     else:
-        print(f"created {agent.role} {agent.username!r} (id {agent.id})")
-        print(f"token: {token}")
-        print("This token is shown only once; `orchestrator agent token USERNAME` makes a new one.")
+        echo(f"created {agent.role} {agent.username!r} (id {agent.id})")
+        echo(f"token: {token}")
+        echo("This token is shown only once; `orchestrator agent token USERNAME` makes a new one.")
     return 0
 
 
@@ -96,23 +95,23 @@ def cmd_update(args: argparse.Namespace) -> int:
         )
 
     a = with_ledger(go)
-    print(f"updated agent {a.username!r}")
+    echo(f"updated agent {a.username!r}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     agents = with_ledger(ledger.list_agents)
     if args.json:
-        print(json.dumps([a.to_json() for a in agents], indent=2))
+        print(json_text([a.to_json() for a in agents], indent=2))
         return 0
     if not agents:
-        print("no agents")
+        echo("no agents")
         return 0
-    width = max(8, *(len(a.username) for a in agents))
-    print(f"{'USERNAME':<{width}}  {'ROLE':<10} {'ENDPOINT':<20} {'ACTIVE':<6} TEAMS")
+    width = max(8, *(len(terminal_safe(a.username)) for a in agents))
+    echo(f"{'USERNAME':<{width}}  {'ROLE':<10} {'ENDPOINT':<20} {'ACTIVE':<6} TEAMS")
     for a in agents:
-        print(f"{a.username:<{width}}  {a.role:<10} {a.endpoint or '-':<20} {'yes' if a.active else 'no':<6}"
-              f" {', '.join(a.teams) or '-'}")
+        echo(f"{terminal_safe(a.username):<{width}}  {a.role:<10} {a.endpoint or '-':<20} {'yes' if a.active else 'no':<6}"
+             f" {', '.join(a.teams) or '-'}")
     return 0
 
 
@@ -121,8 +120,8 @@ def cmd_token(args: argparse.Namespace) -> int:
         return await ledger.rotate_token(conn, args.username, actor=actor())
 
     token = with_ledger(go)
-    print(f"token: {token}")
-    print("The previous token no longer works. This one is shown only once.")
+    echo(f"token: {token}")
+    echo("The previous token no longer works. This one is shown only once.")
     return 0
 
 
@@ -136,7 +135,7 @@ def cmd_team_create(args: argparse.Namespace) -> int:
 
     team = with_ledger(go)
     linked = f", linked to {', '.join(args.campaign)}" if args.campaign else ""
-    print(f"created team {team.name!r} (id {team.id}){linked}")
+    echo(f"created team {team.name!r} (id {team.id}){linked}")
     return 0
 
 
@@ -147,7 +146,7 @@ def cmd_team_add(args: argparse.Namespace) -> int:
                 await ledger.add_agent_to_team(conn, u, args.name, actor=actor())
 
     with_ledger(go)
-    print(f"team {args.name!r}: added {', '.join(args.usernames)}")
+    echo(f"team {args.name!r}: added {', '.join(args.usernames)}")
     return 0
 
 
@@ -158,7 +157,7 @@ def cmd_team_remove(args: argparse.Namespace) -> int:
                 await ledger.remove_agent_from_team(conn, u, args.name, actor=actor())
 
     with_ledger(go)
-    print(f"team {args.name!r}: removed {', '.join(args.usernames)}")
+    echo(f"team {args.name!r}: removed {', '.join(args.usernames)}")
     return 0
 
 
@@ -167,18 +166,18 @@ def cmd_team_link(args: argparse.Namespace) -> int:
         await ledger.link_team_to_campaign(conn, args.name, args.campaign, actor=actor())
 
     with_ledger(go)
-    print(f"team {args.name!r} works campaign {args.campaign!r}")
+    echo(f"team {args.name!r} works campaign {args.campaign!r}")
     return 0
 
 
 def cmd_team_list(args: argparse.Namespace) -> int:
     teams = with_ledger(ledger.list_teams)
     if args.json:
-        print(json.dumps([{"id": t.id, "name": t.name, "agents": list(t.agents), "campaigns": list(t.campaigns)}
+        print(json_text([{"id": t.id, "name": t.name, "agents": list(t.agents), "campaigns": list(t.campaigns)}
                           for t in teams], indent=2))
         return 0
     if not teams:
-        print("no teams")
+        echo("no teams")
     for t in teams:
-        print(f"{t.name}: agents {', '.join(t.agents) or '-'}; campaigns {', '.join(t.campaigns) or '-'}")
+        echo(f"{t.name}: agents {', '.join(t.agents) or '-'}; campaigns {', '.join(t.campaigns) or '-'}")
     return 0

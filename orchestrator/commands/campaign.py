@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
 
-from orchestrator.commands import CliError
+from orchestrator.commands import CliError, echo, json_text, terminal_safe
 from orchestrator.config import database_url
 from orchestrator.ledger import campaigns as ledger
 from orchestrator.ledger.agents import AgentError
@@ -140,13 +139,13 @@ def _settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def _print_campaign(c: ledger.CampaignSettings, teams: list[str], as_json: bool) -> None:
     if as_json:
-        print(json.dumps({**c.to_json(), "teams": teams}, indent=2, sort_keys=True))
+        print(json_text({**c.to_json(), "teams": teams}, indent=2, sort_keys=True))
         return
     days = ",".join(str(d) for d in c.window_days)
-    print(f"{c.name} (id {c.id}): {c.status}, mode {c.mode}")
-    print(f"  window {c.window_start:%H:%M}-{c.window_end:%H:%M} days {days}; abandon cap {c.abandon_cap:.2%},"
-          f" lock {c.abandon_lock}; max attempts {c.max_attempts_per_target}; AMD {c.amd_policy}")
-    print(f"  caller id {c.caller_id or '-'}; call cap {c.max_concurrent_calls or '-'}; teams {', '.join(teams) or '-'}")
+    echo(f"{c.name} (id {c.id}): {c.status}, mode {c.mode}")
+    echo(f"  window {c.window_start:%H:%M}-{c.window_end:%H:%M} days {days}; abandon cap {c.abandon_cap:.2%},"
+         f" lock {c.abandon_lock}; max attempts {c.max_attempts_per_target}; AMD {c.amd_policy}")
+    echo(f"  caller id {c.caller_id or '-'}; call cap {c.max_concurrent_calls or '-'}; teams {', '.join(teams) or '-'}")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -205,8 +204,8 @@ def cmd_create(args: argparse.Namespace) -> int:
     if args.json:
         _print_campaign(c, teams, True)
     else:
-        print(f"created campaign {c.name!r} (id {c.id}, {c.mode}, draft); start it with"
-              f" `orchestrator campaign start {c.name!r}`")
+        echo(f"created campaign {c.name!r} (id {c.id}, {c.mode}, draft); start it with"
+             f" `orchestrator campaign start {c.name!r}`")
     return 0
 
 
@@ -225,7 +224,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     if args.json:
         _print_campaign(c, teams, True)
     else:
-        print(f"updated campaign {c.name!r}: {', '.join(sorted(settings))}")
+        echo(f"updated campaign {c.name!r}: {', '.join(sorted(settings))}")
     return 0
 
 
@@ -234,7 +233,7 @@ def cmd_transition(args: argparse.Namespace) -> int:
         return await ledger.transition_campaign(conn, args.name, args.action, actor=actor())
 
     c = with_ledger(go)
-    print(f"campaign {c.name!r} is {c.status}")
+    echo(f"campaign {c.name!r} is {c.status}")
     return 0
 
 
@@ -244,16 +243,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     rows = with_ledger(go)
     if args.json:
-        print(json.dumps([{**c.to_json(), "teams": t} for c, t in rows], indent=2, sort_keys=True))
+        print(json_text([{**c.to_json(), "teams": t} for c, t in rows], indent=2, sort_keys=True))
         return 0
     if not rows:
-        print("no campaigns")
+        echo("no campaigns")
         return 0
-    width = max(len(c.name) for c, _ in rows)
-    print(f"{'NAME':<{width}}  {'STATUS':<9} {'MODE':<14} {'WINDOW':<11} {'CAP':>6}  TEAMS")
+    width = max(len(terminal_safe(c.name)) for c, _ in rows)
+    echo(f"{'NAME':<{width}}  {'STATUS':<9} {'MODE':<14} {'WINDOW':<11} {'CAP':>6}  TEAMS")
     for c, teams in rows:
-        print(f"{c.name:<{width}}  {c.status:<9} {c.mode:<14} {c.window_start:%H:%M}-{c.window_end:%H:%M}"
-              f" {c.abandon_cap:>6.1%}  {', '.join(teams) or '-'}")
+        echo(f"{terminal_safe(c.name):<{width}}  {c.status:<9} {c.mode:<14} {c.window_start:%H:%M}-{c.window_end:%H:%M}"
+             f" {c.abandon_cap:>6.1%}  {', '.join(teams) or '-'}")
     return 0
 
 
@@ -267,7 +266,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         _print_campaign(c, teams, True)
     else:
         for k, v in {**c.to_json(), "teams": teams}.items():
-            print(f"{k:<26} {v}")
+            echo(f"{k:<26} {v}")
     return 0
 
 
@@ -278,7 +277,7 @@ def cmd_codes(args: argparse.Namespace) -> int:
 
     codes = with_ledger(go)
     if args.json:
-        print(json.dumps([
+        print(json_text([
             {"id": w.id, "label": w.label, "outcome_class": w.outcome_class, "system": w.is_system,
              "retry_after_s": None if w.retry_after is None else int(w.retry_after.total_seconds())}
             for w in codes
@@ -286,7 +285,7 @@ def cmd_codes(args: argparse.Namespace) -> int:
         return 0
     for w in codes:
         retry = f" retry after {w.retry_after}" if w.retry_after is not None else ""
-        print(f"{w.id:>4}  {w.label:<30} {w.outcome_class}{retry}{' (system)' if w.is_system else ''}")
+        echo(f"{w.id:>4}  {w.label:<30} {w.outcome_class}{retry}{' (system)' if w.is_system else ''}")
     return 0
 
 
@@ -296,5 +295,5 @@ def cmd_add_code(args: argparse.Namespace) -> int:
                                             retry_after=args.retry_after, actor=actor())
 
     w = with_ledger(go)
-    print(f"added wrap-up code {w.label!r} ({w.outcome_class}, id {w.id})")
+    echo(f"added wrap-up code {w.label!r} ({w.outcome_class}, id {w.id})")
     return 0

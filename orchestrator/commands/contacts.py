@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -12,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
-from orchestrator.commands import CliError
+from orchestrator.commands import CliError, echo, echo_lines, json_text, terminal_safe
 from orchestrator.config import database_url
 from orchestrator.ledger.contacts import ContactView, contact_view, find_campaign, find_contact_id
 from orchestrator.ledger.importer import ImportFailure, import_contacts
@@ -62,7 +61,8 @@ class TerminalProgress:
     """A one-line progress bar on stderr, drawn only when stderr is a terminal.
 
     Messages (rejected rows and notes) go to stderr too; the bar is cleared before each
-    so the two never mix on one line.
+    so the two never mix on one line. They quote the file (cells, header names): they are
+    escaped with terminal_safe.
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -75,7 +75,7 @@ class TerminalProgress:
     def message(self, text: str) -> None:
         if self._line:
             self.stream.write("\r\x1b[K")
-        self.stream.write(text + "\n")
+        self.stream.write(terminal_safe(text) + "\n")
         if self._line:
             self.stream.write(self._line)
         self.stream.flush()
@@ -106,10 +106,11 @@ class TerminalProgress:
 
 
 def print_summary(title: str, lines: list[tuple[str, str]]) -> None:
+    """A title (escaped: it names the file and the campaign) and aligned key-value lines."""
     width = max(len(k) for k, _ in lines)
-    print(title)
+    echo(title)
     for key, value in lines:
-        print(f"  {key:<{width}}  {value}")
+        echo(f"  {key:<{width}}  {value}")
 
 
 # --- contacts import -----------------------------------------------------------------
@@ -154,9 +155,9 @@ def run_import(args: argparse.Namespace) -> int:
         print_summary("timings (s)", [(k, f"{v:.2f}") for k, v in result.timings.items()])
         phones_cpu = result.timings.get("phones_cpu", 0.0)
         if result.numbers_analyzed and phones_cpu > 0:
-            print(f"phone numbers analyzed {result.numbers_analyzed:,}: "
-                  f"{phones_cpu / result.numbers_analyzed * 1e6:.1f} µs CPU each, "
-                  f"{result.numbers_analyzed / phones_cpu:,.0f} numbers/s per core")
+            echo(f"phone numbers analyzed {result.numbers_analyzed:,}: "
+                 f"{phones_cpu / result.numbers_analyzed * 1e6:.1f} µs CPU each, "
+                 f"{result.numbers_analyzed / phones_cpu:,.0f} numbers/s per core")
     return 0
 
 
@@ -190,9 +191,9 @@ def run_show(args: argparse.Namespace) -> int:
     if view is None:
         raise CliError(f"contacts show: {missing}", status=1)
     if args.json:
-        print(json.dumps(view_json(view), indent=2, ensure_ascii=False))
+        print(json_text(view_json(view), indent=2, ensure_ascii=False))
     else:
-        print(render_text(view, zone))
+        echo_lines(render_text(view, zone))
     return 0
 
 
@@ -264,6 +265,7 @@ def _when(value: datetime | None, zone: ZoneInfo, *, seconds: bool = False) -> s
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    rows = [[terminal_safe(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
               for i, h in enumerate(headers)]
     out = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
@@ -273,6 +275,8 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def render_text(view: ContactView, zone: ZoneInfo) -> str:
+    """The text of `contacts show`; every value from the database is escaped with
+    terminal_safe (a name with a line break in it shows as one line, with \\n)."""
     name = " ".join(p for p in (view.first_name, view.last_name) if p) or "-"
     facts = [
         ("Name", name),
@@ -287,11 +291,12 @@ def render_text(view: ContactView, zone: ZoneInfo) -> str:
     ]
     width = max(len(k) for k, _ in facts)
     lines = [f"Contact {view.id}"]
-    lines += [f"  {k:<{width}}  {v}" for k, v in facts]
+    lines += [f"  {k:<{width}}  {terminal_safe(v)}" for k, v in facts]
     if view.custom_fields:
         lines.append("Custom fields")
-        cw = max(len(k) for k in view.custom_fields)
-        lines += [f"  {k:<{cw}}  {v}" for k, v in view.custom_fields.items()]
+        custom = [(terminal_safe(k), terminal_safe(v)) for k, v in view.custom_fields.items()]
+        cw = max(len(k) for k, _ in custom)
+        lines += [f"  {k:<{cw}}  {v}" for k, v in custom]
     lines.append("Targets")
     target_rows = []
     for t in view.targets:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
-from orchestrator.commands import CliError
+from orchestrator.commands import CliError, echo
 from orchestrator.commands.contacts import TerminalProgress, print_summary
 from orchestrator.config import database_url
 from orchestrator.ledger import dnc as dnc_ledger
@@ -159,7 +159,7 @@ def run_add(args: argparse.Namespace) -> int:
         raise CliError(f"dnc add: database error: {exc}") from None
     verb = "added" if created else "refreshed"
     until = f" until {expires.isoformat()}" if expires else ""
-    print(f"{verb} {e164} ({_scope(args.campaign)}){until}; {marked} target(s) marked DNC")
+    echo(f"{verb} {e164} ({_scope(args.campaign)}){until}; {marked} target(s) marked DNC")
     return 0
 
 
@@ -182,9 +182,9 @@ def run_remove(args: argparse.Namespace) -> int:
     if not removed:
         raise CliError(f"dnc remove: {e164} is not on the do-not-call list ({_scope(args.campaign)})",
                        status=1)
-    print(f"removed {e164} ({_scope(args.campaign)})")
+    echo(f"removed {e164} ({_scope(args.campaign)})")
     for entry in remaining:
-        print(f"  still listed: {entry.scope}")
+        echo(f"  still listed: {entry.scope}")
     return 0
 
 
@@ -196,12 +196,12 @@ def run_check(args: argparse.Namespace) -> int:
     except psycopg.Error as exc:
         raise CliError(f"dnc check: database error: {exc}") from None
     if not entries:
-        print(f"{e164}: not on the do-not-call list")
+        echo(f"{e164}: not on the do-not-call list")
         return 1
     now = datetime.now(UTC)
     for e in entries:
         state = "expired" if e.expires_at is not None and e.expires_at <= now else "active"
         until = f" until {e.expires_at.isoformat()}" if e.expires_at else ""
         why = f" - {e.reason}" if e.reason else ""
-        print(f"{e164}: {e.scope}, {state}{until}, source {e.source}{why}")
+        echo(f"{e164}: {e.scope}, {state}{until}, source {e.source}{why}")
     return 0

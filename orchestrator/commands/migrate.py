@@ -6,7 +6,7 @@ import argparse
 
 import psycopg
 
-from orchestrator.commands import CliError
+from orchestrator.commands import CliError, echo
 from orchestrator.config import database_url
 from orchestrator.ledger.migrate import MigrationError, ensure_database, migrate
 
@@ -21,13 +21,13 @@ def run(args: argparse.Namespace) -> int:
     url = database_url()
     try:
         if not args.no_create and ensure_database(url):
-            print("created database")
+            echo("created database")
         applied = migrate(url)
     except (MigrationError, psycopg.Error) as exc:
         raise CliError(f"migrate: {exc}") from exc
     if applied:
         for m in applied:
-            print(f"applied {m.version:03d}_{m.name}")
+            echo(f"applied {m.version:03d}_{m.name}")
     else:
-        print("schema is up to date")
+        echo("schema is up to date")
     return 0

@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from orchestrator.commands import CliError
+from orchestrator.commands import CliError, echo
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -261,6 +261,6 @@ def run(args: argparse.Namespace) -> int:
         stats = asyncio.run(main())
     except* (aiohttp.ClientError, OSError) as eg:
         raise CliError(f"simulate-agents: cannot reach the API at {api}: {eg.exceptions[0]}") from None
-    print(f"simulated agents: {stats.calls} calls, {stats.dispositions} dispositions, "
-          f"{stats.previews} previews, {stats.errors} errors")
+    echo(f"simulated agents: {stats.calls} calls, {stats.dispositions} dispositions, "
+         f"{stats.previews} previews, {stats.errors} errors")
     return 0

@@ -27,6 +27,10 @@ advisory lock (two imports into one campaign cannot race on external ids); any f
 error (bad encoding, malformed CSV, database error, interruption) rolls everything back.
 With ``strict``, one bad row rolls back everything.
 
+A quoted field that is never closed would take every following line into itself (the
+csv module reads on to the end of the file): that is malformed CSV too, reported with
+the line where the quote opened and the lines it took (_Lines, unclosed_quote).
+
 How a large file flows (docs/benchmarks/import.md has the measurements):
 - the main process reads the file in chunks of whole records (CsvSource.chunk: it only
   finds where the last record of a chunk ends) and takes contact ids for them from the
@@ -56,7 +60,7 @@ import threading
 import time
 import zoneinfo
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +144,41 @@ class DncImportReport:
 # --- reading the CSV --------------------------------------------------------------
 
 
+class _Lines:
+    """The lines given to a csv reader, noting when the reader asks for one past the last.
+
+    The reader only does that between records, or inside a quoted field that is still
+    open at the end of the text: so a record it returns after `ended` is set is one whose
+    quote was never closed (the csv module, not strict, then returns the rest of the text
+    as that field instead of failing)."""
+
+    __slots__ = ("_lines", "ended")
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.ended = False
+        self._lines = self._run(lines)
+
+    def _run(self, lines: Iterable[str]) -> Iterator[str]:
+        yield from lines
+        self.ended = True
+
+    def __iter__(self) -> Iterator[str]:
+        return self._lines
+
+
+def unclosed_quote(row: Sequence[str], last_line: int) -> str:
+    """The error for a record returned at the end of the text inside a quoted field: its
+    last field is that field, and holds every line break from where its quote opened to
+    `last_line`, the file's last line."""
+    field_text = row[-1] if row else ""
+    breaks = field_text.count("\n") + field_text.count("\r") - field_text.count("\r\n")
+    opened = last_line - breaks + (1 if field_text.endswith(("\n", "\r")) else 0)
+    start = f"line {opened}: malformed CSV: a quoted field opened on this line is never closed"
+    if opened >= last_line:
+        return f"{start} (the file ends first)"
+    return f"{start}; it swallowed lines {opened}-{last_line} (to the end of the file) into one field"
+
+
 class CsvSource:
     """A UTF-8 CSV file read record by record with the physical line each record starts on."""
 
@@ -152,7 +191,8 @@ class CsvSource:
         self.size = os.fstat(self._raw.fileno()).st_size
         buffered = io.BufferedReader(self._raw, 1 << 20)
         self._text = io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="strict", newline="")
-        self._reader = csv.reader(self._text)
+        self._lines = _Lines(self._text)
+        self._reader = csv.reader(self._lines)
         self._prev_line = 0
 
     def close(self) -> None:
@@ -182,6 +222,8 @@ class CsvSource:
             for row in reader:
                 line = self._prev_line + 1
                 self._prev_line = reader.line_num
+                if self._lines.ended:
+                    raise ImportFailure(unclosed_quote(row, reader.line_num))
                 if row:
                     yield line, row
         except UnicodeDecodeError:
@@ -223,9 +265,12 @@ class CsvSource:
                 more.append(line)
                 yield line
 
-        reader = csv.reader(itertools.chain(lines, rest()))
+        feed = _Lines(itertools.chain(lines, rest()))
+        reader = csv.reader(feed)
         try:
-            for _row in reader:
+            for row in reader:
+                if feed.ended:
+                    raise ImportFailure(unclosed_quote(row, self._prev_line + reader.line_num))
                 if reader.line_num >= len(lines):
                     break
         except csv.Error as exc:
@@ -265,12 +310,15 @@ def _ends_in_quoted_field(line: str) -> bool:
 def parse_chunk(first_line: int, text: str) -> list[tuple[int, list[str]]]:
     """(first physical line, fields) of each record of a chunk from CsvSource.chunk();
     blank lines are skipped. ImportFailure for malformed CSV, with the file's line."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    feed = _Lines(io.StringIO(text, newline=""))
+    reader = csv.reader(feed)
     out: list[tuple[int, list[str]]] = []
     append = out.append
     prev = 0
     try:
         for row in reader:
+            if feed.ended:  # a chunk ends where a record ends, unless a quote is never closed
+                raise ImportFailure(unclosed_quote(row, first_line - 1 + reader.line_num))
             if row:
                 append((first_line + prev, row))
             prev = reader.line_num

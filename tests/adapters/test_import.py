@@ -384,7 +384,7 @@ TRICKY = (
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 100])
 def test_chunks_give_the_same_records_and_lines_as_the_csv_reader(tmp_path: Path, size: int) -> None:
-    path = write(tmp_path, TRICKY)
+    path = write(tmp_path, TRICKY.replace("still open", 'still open"\n'))
     with CsvSource(path) as src:
         src.header()
         expected = list(src.records())
@@ -402,6 +402,29 @@ def test_chunks_give_the_same_records_and_lines_as_the_csv_reader(tmp_path: Path
     assert [line for line, _ in expected] == [2, 5, 6, 10, 11, 12, 13, 14]
     # A chunk never ends inside a record: not after line 2, 6, 7, 8 or 14.
     assert not {2, 6, 7, 8, 14} & set(ends)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 100])
+def test_chunks_and_the_csv_reader_both_refuse_a_quote_never_closed(tmp_path: Path, size: int) -> None:
+    """TRICKY's last quote (line 14) is never closed: the csv module would make lines 14-15
+    one field; both ways of reading report it, with the same message."""
+    path = write(tmp_path, TRICKY)
+    expected = ("line 14: malformed CSV: a quoted field opened on this line is never closed; "
+                "it swallowed lines 14-15 (to the end of the file) into one field")
+    with CsvSource(path) as src:
+        src.header()
+        with pytest.raises(importer.ImportFailure) as by_records:
+            list(src.records())
+    assert str(by_records.value) == expected
+    with CsvSource(path) as src:
+        src.header()
+        with pytest.raises(importer.ImportFailure) as by_chunks:
+            while True:
+                first, text, nlines = src.chunk(size)
+                if not nlines:
+                    break
+                parse_chunk(first, text)
+    assert str(by_chunks.value) == expected
 
 
 @pytest.mark.timeout(60)
