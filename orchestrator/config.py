@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(default=2.0, gt=0, le=60)
     instance_stale_s: float = Field(default=20.0, gt=0)
     """Another instance silent for this long is dead: its live attempts are reconciled here."""
+    reconcile_period_s: float = Field(default=10.0, gt=0, le=600)
+    """A live attempt of this instance with no channel in Asterisk and no call machine here
+    is ended within this long (a ledger write lost to a database blip, say)."""
     dial_tick_s: float = Field(default=0.25, gt=0, le=10)
     """How often each running campaign's dialing loop looks for work (also woken on events)."""
     ami_enabled: bool = True

@@ -58,6 +58,9 @@ class DialerMetrics:
         self.reconciled = Counter(
             "dialer_reconciled_attempts_total", "Attempts in flight settled by reconciliation",
             ["action"], registry=r)
+        self.ledger_retries = Counter(
+            "dialer_ledger_write_retries_total",
+            "Ledger writes sent again after the database was unreachable", ["write"], registry=r)
         self.http_requests = Counter(
             "dialer_http_requests_total", "HTTP API requests", ["method", "route", "status"],
             registry=r)

@@ -17,10 +17,10 @@ import asyncio
 import contextlib
 import uuid
 from collections import OrderedDict
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from psycopg_pool import AsyncConnectionPool
@@ -44,10 +44,16 @@ from orchestrator.dialer.timers import Timers
 from orchestrator.ledger import agents as agents_ledger
 from orchestrator.ledger import attempts as attempts_ledger
 from orchestrator.ledger import claims as claims_ledger
-from orchestrator.ledger.pool import AsyncConn
+from orchestrator.ledger.pool import AsyncConn, is_transient
 from orchestrator.metrics import DialerMetrics
 
 log = structlog.get_logger("orchestrator.dialer")
+
+T = TypeVar("T")
+
+LEDGER_RETRY_FIRST_S = 0.05
+LEDGER_RETRY_MAX_S = 2.0
+"""Back-off of a ledger write while the database is unreachable (doubling up to this)."""
 
 _WAITING_AGENT = (CallState.LIVE,)
 _IN_FLIGHT = (CallState.CREATED, CallState.AGENT_DIALING, CallState.ORIGINATING,
@@ -141,6 +147,9 @@ class Dialer:
         self._adopted_bridges: dict[str, str] = {}
         self.reconciled = asyncio.Event()
         """Set once the first reconciliation after start has completed."""
+        self._ghosts: tuple[int, set[str], set[str]] = (0, set(), set())
+        """The last channel sweep: ARI generation, ledger-live attempts with no machine and
+        no channel, and machines whose channel Asterisk no longer listed."""
 
     # ------------------------------------------------------------ plumbing
 
@@ -168,6 +177,36 @@ class Dialer:
             log.exception("dialer.task_failed", task=name)
             return None
 
+    async def ledger_write(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Run one ledger call on a pooled connection, again and again while the database
+        is unreachable, until it lands.
+
+        Every ledger call made this way is idempotent (a replay of an event already written
+        changes nothing and answers as the first did), so a write whose commit was lost with
+        its connection is safe to send again. The caller waits: a call's commands run in
+        order in its actor, so the writes of one attempt land in the order they were made.
+        Given up only when the service stops (the next start's reconcile settles it).
+        """
+        tries = 0
+        while True:
+            try:
+                async with self.pool.connection() as conn:
+                    return await fn(conn, *args, **kwargs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not is_transient(exc) or self._stop.is_set():
+                    raise
+                tries += 1
+                self.metrics.ledger_retries.labels(fn.__name__).inc()
+                if tries == 1 or tries % 20 == 0:
+                    log.warning("dialer.ledger_write_retry", write=fn.__name__, tries=tries,
+                                error=type(exc).__name__)
+                delay = min(LEDGER_RETRY_MAX_S, LEDGER_RETRY_FIRST_S * 2 ** min(tries, 10))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._stop.wait()
+
     @property
     def running(self) -> bool:
         """The dialer's tasks run (`spawn` works)."""
@@ -180,6 +219,7 @@ class Dialer:
         """Background loops; returns when `shutdown` has finished."""
         self._tg = tg
         self.spawn(self._heartbeat_loop(), name="heartbeat")
+        self.spawn(self._channel_sweep_loop(), name="channel-sweep")
         self.spawn(self.campaigns.run(), name="campaigns")
         if self._ami is not None:
             self.spawn(self._ami_loop(), name="ami-publisher")
@@ -214,7 +254,7 @@ class Dialer:
         self.timers.cancel_all()
         self._stop.set()
         for task in list(self._tasks):
-            if task.get_name() in ("heartbeat", "ami-publisher"):
+            if task.get_name() in ("heartbeat", "ami-publisher", "channel-sweep"):
                 task.cancel()
 
     # ------------------------------------------------------------- calls
@@ -352,15 +392,13 @@ class Dialer:
         try:
             if cmd.state == CallState.RINGING.value and not entry.ringing_seen:
                 entry.ringing_seen = True
-                async with self.pool.connection() as conn:
-                    await attempts_ledger.mark_ringing(conn, aid)
+                await self.ledger_write(attempts_ledger.mark_ringing, aid)
             await self.mark_answered(cmd.attempt_id)
             amd = entry.machine.amd_status
             if amd is not None and not entry.amd_recorded:
                 # Known at once (an agent may report a false positive before the call ends).
                 entry.amd_recorded = True
-                async with self.pool.connection() as conn:
-                    await attempts_ledger.record_amd(conn, aid, amd.value)
+                await self.ledger_write(attempts_ledger.record_amd, aid, amd.value)
         except Exception as exc:
             log.warning("dialer.attempt_mark_failed", attempt=cmd.attempt_id, error=str(exc))
 
@@ -370,8 +408,7 @@ class Dialer:
         if entry is None or entry.machine.answered_at is None or entry.answered_seen:
             return
         entry.answered_seen = True
-        async with self.pool.connection() as conn:
-            await attempts_ledger.mark_answered(conn, uuid.UUID(attempt_id))
+        await self.ledger_write(attempts_ledger.mark_answered, uuid.UUID(attempt_id))
 
     def on_connected(self, attempt_id: str, agent_id: int) -> None:
         entry = self.calls.get(attempt_id)
@@ -628,6 +665,81 @@ class Dialer:
                 await self.ari.hangup(channel_id)
 
         self.spawn(hangup(), name="orphan-hangup")
+
+    # -------------------------------------------------------- channel sweep
+
+    async def _channel_sweep_loop(self) -> None:
+        # Twice per period: a ghost is confirmed on its second sighting, so it lives at
+        # most one period after its channel went.
+        half = self.settings.reconcile_period_s / 2
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(half):
+                    await self._stop.wait()
+            if self._stop.is_set():
+                return
+            try:
+                await self.sweep_channels()
+            except Exception as exc:
+                log.warning("dialer.channel_sweep_failed", error=str(exc))
+
+    def _managed_attempts(self) -> set[str]:
+        """Attempts something in this process still looks after: a live machine, a machine
+        whose last commands (its outcome write) are still running, a write-ahead not yet
+        started, an adopted call."""
+        busy = {aid for aid, e in self.ended_calls.items() if not e.actor.done.is_set()}
+        return set(self.calls) | busy | set(self.written_ahead) | set(self.directory.adopted)
+
+    async def sweep_channels(self) -> None:
+        """Settle the ledger against ``GET /channels`` while connected (the reconcile after a
+        reconnect covers the rest): a live attempt of ours that no machine here looks after
+        and whose channel is gone ends (a ghost: its outcome write was lost); a machine whose
+        channel is gone with no word of its end hears ChannelGone. Both only when seen twice
+        in a row under one connection, so an attempt being written ahead, a channel being
+        originated or an end event on its way is never taken for one."""
+        stream = self.stream
+        if stream is None or not stream.connected.is_set() or not self.reconciled.is_set():
+            self._ghosts = (0, set(), set())
+            return
+        generation = stream.generation
+        channels = {c.id for c in await self.ari.list_channels()}
+        async with self.pool.connection() as conn:
+            live = await attempts_ledger.live_attempts(conn, self.instance_id)
+        managed = self._managed_attempts()  # read after the ledger: a newer attempt is in it
+        ghosts = {str(a.id) for a in live} - channels - managed
+        silent = {aid for aid, e in self.calls.items()
+                  if e.originated_generation is not None and not e.machine.ended
+                  and aid not in channels and e.actor.backlog == 0}
+        if stream.generation != generation:
+            self._ghosts = (0, set(), set())
+            return
+        last_gen, last_ghosts, last_silent = self._ghosts
+        same = last_gen == generation
+        self._ghosts = (generation, ghosts, silent)
+        for aid in sorted(ghosts & last_ghosts if same else ()):
+            if aid in self._managed_attempts():
+                continue
+            ended = await self.ledger_write(attempts_ledger.end_unseen, uuid.UUID(aid),
+                                            owner=self.instance_id,
+                                            reason="reconciled: no channel and no machine")
+            if ended is None:
+                continue
+            att, presumed = ended
+            self.metrics.reconciled.labels("ghost_ended").inc()
+            log.warning("dialer.ghost_attempt_ended", attempt=aid, outcome=att.outcome)
+            if presumed:
+                self._presumed_abandon(att)
+            if att.dispositioned_at is None and (
+                    att.agent_id is None or att.agent_id not in self.sessions.sessions):
+                # an agent still logged in here dispositions it from wrap-up as usual
+                await self.ledger_write(attempts_ledger.auto_disposition, att.id)
+        for aid in sorted(silent & last_silent if same else ()):
+            entry = self.calls.get(aid)
+            if entry is None or entry.machine.ended:
+                continue
+            self.metrics.reconciled.labels("channel_vanished").inc()
+            log.warning("dialer.channel_vanished", attempt=aid)
+            entry.actor.post(ev.ChannelGone(aid, 0, "gone without an end event", unseen=True))
 
     # ------------------------------------------------------------ heartbeat
 

@@ -375,8 +375,8 @@ class CommandExecutor:
     # ---------------------------------------------------------------- ledger
 
     async def _ledger(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        async with self.d.pool.connection() as conn:
-            return await fn(conn, *args, **kwargs)
+        # Retried until it lands: a lost outcome would leave a ghost live call (issue 10).
+        return await self.d.ledger_write(fn, *args, **kwargs)
 
     async def do_RecordAttempt(self, cmd: c.RecordAttempt, actor: Actor) -> None:
         # The attempt row was committed by write-ahead before the machine started

@@ -696,6 +696,26 @@ PRESUMED_ABANDON_UNSEEN = (
 )
 
 
+async def end_unseen(
+    conn: AsyncConn, attempt_id: uuid.UUID | str, *, owner: str, reason: str
+) -> tuple[Attempt, bool] | None:
+    """End a live attempt of ``owner`` whose channel Asterisk no longer has and whose end
+    nobody recorded (its outcome write was lost, its events never came): the outcome known
+    so far, else 'unknown', counted as an abandon when it may have been one (as
+    `reconcile` does). None when it has ended meanwhile or belongs to someone else.
+    Returns the ended attempt and whether an abandon was presumed. Idempotent."""
+    aid = _uuid(attempt_id)
+    async with conn.transaction():
+        row = await _lock(conn, aid)
+        if row["ended_at"] is not None or row["owner"] != owner:
+            return None
+        att = _attempt(row)
+        presumed = False
+        if await _may_have_been_abandoned(conn, att):
+            presumed = await presume_abandoned(conn, aid, PRESUMED_ABANDON_UNSEEN)
+        return await end_attempt(conn, aid, outcome="unknown", cause_txt=reason[:200]), presumed
+
+
 async def _may_have_been_abandoned(conn: AsyncConn, att: Attempt) -> bool:
     """Whether an attempt that ended unseen may have been a live answer no agent took.
 
@@ -834,6 +854,7 @@ __all__ = [
     "AUTO_CODES", "ONCE_KINDS", "OUTCOMES", "Attempt", "AttemptError", "AttemptHistoryEntry",
     "attempt_title",
     "AttemptNotFound", "DispositionResult", "ReconcileResult", "adopt_attempt", "auto_disposition",
+    "end_unseen",
     "contact_history", "disposition_without_dialing", "end_attempt", "get_attempt", "heartbeat", "live_attempts", "mark_abandoned",
     "mark_answered", "mark_bridged", "mark_originated", "mark_ringing", "orphaned_attempts",
     "reconcile", "record_amd", "record_disposition", "record_event", "undispositioned_attempts",

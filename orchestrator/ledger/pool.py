@@ -20,9 +20,10 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+import psycopg.errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 AsyncConn = psycopg.AsyncConnection[Any]
 """The connection type every ledger function takes."""
@@ -53,9 +54,24 @@ async def open_pool(
         timeout=connect_timeout,
         open=False,
         configure=_configure,
+        # A connection killed while idle in the pool (pg_terminate_backend, a restart) is
+        # found at checkout and replaced, rather than failing the next write.
+        check=AsyncConnectionPool.check_connection,
     )
     await pool.open(wait=True, timeout=connect_timeout)
     return pool
+
+
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    psycopg.OperationalError, psycopg.errors.TransactionRollback, PoolTimeout)
+"""The database could not be reached or gave up on a transaction (connection killed or
+lost, server restarting, pool exhausted, deadlock or serialization failure): nothing was
+committed that a replay of an idempotent ledger call would not recognise, so it may be sent
+again. Anything else (a constraint, a bad value) is a bug or bad input: never retried."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT_ERRORS)
 
 
 @asynccontextmanager
