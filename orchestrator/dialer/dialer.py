@@ -147,6 +147,7 @@ class Dialer:
         self._adopted_bridges: dict[str, str] = {}
         self.reconciled = asyncio.Event()
         """Set once the first reconciliation after start has completed."""
+        self._deactivated_seen: set[int] = set()
         self._ghosts: tuple[int, set[str], set[str]] = (0, set(), set())
         """The last channel sweep: ARI generation, ledger-live attempts with no machine and
         no channel, and machines whose channel Asterisk no longer listed."""
@@ -760,6 +761,7 @@ class Dialer:
                         next_sweep = loop.time() + self.settings.instance_stale_s
                         await self._settle_dead_owners(conn)
                         sweep_bridges = True
+                self._deactivated_seen &= set(gone)
                 for agent_id in gone:
                     # deactivated while logged in: offered no more calls
                     await self._log_out_deactivated(agent_id)
@@ -778,7 +780,10 @@ class Dialer:
     async def _log_out_deactivated(self, agent_id: int) -> None:
         """An agent deactivated while logged in is offered no more calls: logged out now,
         or when the call in progress ends (a probe saw one kept being offered calls)."""
-        log.warning("dialer.deactivated_agent_logged_out", agent_id=agent_id)
+        if agent_id not in self._deactivated_seen:
+            # once per agent: one on a call is asked again at every heartbeat until it ends
+            self._deactivated_seen.add(agent_id)
+            log.warning("dialer.deactivated_agent_logged_out", agent_id=agent_id)
         try:
             await self.sessions.logout(agent_id)
         except Exception as exc:  # noqa: BLE001 - already logging out, or gone meanwhile
