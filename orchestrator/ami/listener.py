@@ -10,8 +10,9 @@ panoramisk 1.4 has defects that matter to a dialer; each is disabled or fenced h
   action here is bounded by ``asyncio.wait_for`` and failed with `AmiDisconnected`
   on a drop.
 * Its reconnect is an untracked ``call_later`` loop and coroutine callbacks become
-  untracked tasks: here one supervisor loop (tenacity backoff around connect) owns
-  the connection, and events go through one ordered queue to one handler task.
+  untracked tasks: here one supervisor loop (`ConnectionSupervisor`, backoff around
+  connect) owns the connection, and events go through one ordered queue to one
+  handler task.
 * It decodes each TCP chunk on its own (a UTF-8 character split across two reads is
   lost): the protocol here decodes incrementally.
 * Nothing checks header values: a CR or LF would inject headers or actions; refused
@@ -24,6 +25,7 @@ import asyncio
 import codecs
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
@@ -32,8 +34,8 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
 from panoramisk.message import Message
 from panoramisk.utils import EOL
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 
+from ..reconnect import ConnectFailure, ConnectionStats, ConnectionSupervisor
 from .config import AmiConfig
 from .errors import (
     AmiActionFailed,
@@ -134,15 +136,9 @@ def _headers(msg: Message) -> dict[str, HeaderValue]:
 
 
 @dataclass(slots=True)
-class AmiStats:
-    """Counters for metrics and tests."""
+class AmiStats(ConnectionStats):
+    """Counters for metrics and tests (logins and failed attempts come from `ConnectionStats`)."""
 
-    connects: int = 0
-    """Successful logins."""
-    connect_failures: int = 0
-    """Failed connect/login attempts."""
-    consecutive_failures: int = 0
-    """Failures since the last success."""
     events: int = 0
     """Events received."""
     actions_sent: int = 0
@@ -229,17 +225,13 @@ class _Connection:
         self.lost.set()
 
 
-class _Closing(Exception):
-    pass
-
-
 SHUTTING_DOWN = "shutting down"
 """What Asterisk's refusal of any action says during a graceful shutdown."""
 
 
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, TimeoutError, AmiError)) and not isinstance(
-        exc, (_Closing, AmiAuthError))
+        exc, AmiAuthError)
 
 
 class AmiListener:
@@ -255,15 +247,14 @@ class AmiListener:
     def __init__(self, config: AmiConfig, handler: AmiHandler | None = None) -> None:
         self.config = config
         self._handler = handler
-        self.connected = asyncio.Event()
-        """Set while logged in."""
         self.stats = AmiStats()
+        self._link = ConnectionSupervisor[_Connection](
+            "AmiListener", config, self.stats,
+            retryable=_retryable, on_connect_failed=self._log_connect_failure)
+        self.connected = self._link.connected
+        """Set while logged in."""
         self._conn: _Connection | None = None
         self._queue: asyncio.Queue[AmiEvent | None] = asyncio.Queue()
-        self._closing = False
-        self._close_requested = asyncio.Event()
-        self._running = False
-        self._stopped = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"AmiListener({self.config!r}, connected={self.connected.is_set()})"
@@ -275,63 +266,46 @@ class AmiListener:
 
         Raises `AmiAuthError` when the login is refused (not retried).
         """
-        if self._running:
-            raise RuntimeError("AmiListener.run() is already running")
-        self._running = True
-        self._stopped.clear()
+        await self._link.run(self._run_in, fatal=AmiError)
+
+    async def _run_in(self, tg: asyncio.TaskGroup) -> None:
+        deliver = tg.create_task(self._deliver(), name="ami-deliver")
         try:
-            async with asyncio.TaskGroup() as tg:
-                deliver = tg.create_task(self._deliver(), name="ami-deliver")
-                try:
-                    await self._supervise(tg)
-                finally:
-                    self._queue.put_nowait(None)
-                try:
-                    async with asyncio.timeout(self.config.action_timeout):
-                        await asyncio.shield(deliver)
-                except TimeoutError:
-                    deliver.cancel()
-        except BaseExceptionGroup as group:
-            # Surface a single fatal error (login refused) as itself.
-            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], AmiError):
-                raise group.exceptions[0] from None
-            raise
+            await self._link.supervise(self._connect_once, partial(self._serve, tg),
+                                       self._discard)
         finally:
-            self.connected.clear()
-            self._running = False
-            self._stopped.set()
+            self._queue.put_nowait(None)
+        try:
+            async with asyncio.timeout(self.config.action_timeout):
+                await asyncio.shield(deliver)
+        except TimeoutError:
+            deliver.cancel()
 
     async def close(self) -> None:
         """Log off, close the socket and let the handler finish queued events."""
-        self._closing = True
-        self._close_requested.set()
-        if not self._running:
-            return
-        try:
-            async with asyncio.timeout(3 * self.config.action_timeout):
-                await self._stopped.wait()
-        except TimeoutError:
+        if not await self._link.close(within=3 * self.config.action_timeout):
             log.error("ami.close_timeout")
 
-    async def _supervise(self, tg: asyncio.TaskGroup) -> None:
-        while not self._closing:
-            try:
-                conn = await self._connect()
-            except _Closing:
-                return
-            pinger = tg.create_task(self._ping_loop(conn), name="ami-ping")
-            closer = tg.create_task(self._close_requested.wait(), name="ami-close-wait")
-            lost = tg.create_task(conn.lost.wait(), name="ami-lost-wait")
-            try:
-                await asyncio.wait((closer, lost), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                pinger.cancel()
-                closer.cancel()
-                lost.cancel()
-                self.connected.clear()
-                if not conn.lost.is_set():
-                    await self._logoff(conn)
-                self._drop(conn, "closed" if self._closing else "connection lost")
+    async def _serve(self, tg: asyncio.TaskGroup, conn: _Connection, _generation: int) -> None:
+        """Keep one logged-in connection until it is lost or close() is called."""
+        # The supervisor set `connected` just before this call, with no await in between:
+        # send_action never sees it set without `_conn`.
+        conn.manager.authenticated = True
+        self._conn = conn
+        log.info("ami.connected", host=self.config.host, port=self.config.port)
+        pinger = tg.create_task(self._ping_loop(conn), name="ami-ping")
+        closer = tg.create_task(self._link.wait_close_requested(), name="ami-close-wait")
+        lost = tg.create_task(conn.lost.wait(), name="ami-lost-wait")
+        try:
+            await asyncio.wait((closer, lost), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            pinger.cancel()
+            closer.cancel()
+            lost.cancel()
+            self.connected.clear()
+            if not conn.lost.is_set():
+                await self._logoff(conn)
+            self._drop(conn, "closed" if self._link.closing else "connection lost")
 
     async def _logoff(self, conn: _Connection) -> None:
         try:
@@ -358,38 +332,13 @@ class AmiListener:
             conn.abort()
         log.info("ami.disconnected", why=why, lost_actions=len(lost))
 
-    def _before_sleep(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        self.stats.connect_failures += 1
-        self.stats.consecutive_failures += 1
-        wait = state.next_action.sleep if state.next_action else 0.0
-        level = log.error if self.stats.consecutive_failures >= self.config.attention_after \
-            else log.warning
+    def _log_connect_failure(self, failure: ConnectFailure) -> None:
+        level = log.error if failure.needs_attention else log.warning
         level("ami.connect_failed", host=self.config.host, port=self.config.port,
-              failures=self.stats.consecutive_failures, error=repr(exc), retry_in=round(wait, 2))
-
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            async with asyncio.timeout(seconds):
-                await self._close_requested.wait()
-        except TimeoutError:
-            pass
-
-    async def _connect(self) -> _Connection:
-        retrying = AsyncRetrying(
-            wait=wait_random_exponential(multiplier=self.config.backoff_initial,
-                                         max=self.config.backoff_max),
-            retry=retry_if_exception(_retryable),
-            before_sleep=self._before_sleep,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        conn: _Connection = await retrying(self._connect_once)
-        return conn
+              failures=failure.failures, error=failure.error, retry_in=failure.retry_in)
 
     async def _connect_once(self) -> _Connection:
-        if self._closing:
-            raise _Closing()
+        """Open the TCP connection and log in; the supervisor retries what fails."""
         cfg = self.config
         loop = asyncio.get_running_loop()
         holder: list[_Connection] = []
@@ -430,16 +379,11 @@ class AmiListener:
                 log.warning("ami.login_refused_shutting_down", host=cfg.host, port=cfg.port)
                 raise AmiShuttingDown(f"AMI login refused: {message}")
             raise AmiAuthError(f"AMI login refused for user {cfg.username!r}: {message}")
-        if self._closing:
-            conn.abort()
-            raise _Closing()
-        manager.authenticated = True
-        self._conn = conn
-        self.stats.connects += 1
-        self.stats.consecutive_failures = 0
-        self.connected.set()
-        log.info("ami.connected", host=cfg.host, port=cfg.port)
         return conn
+
+    async def _discard(self, conn: _Connection) -> None:
+        """Drop a connection that logged in after close() was requested."""
+        conn.abort()
 
     async def _ping_loop(self, conn: _Connection) -> None:
         while True:

@@ -2,7 +2,7 @@
 
 Shape (one `AriEventStream.run()` call, usually inside the runtime's TaskGroup)::
 
-    run() ── TaskGroup ─┬─ supervisor loop: connect (tenacity backoff) → serve → reconnect
+    run() ── TaskGroup ─┬─ supervisor loop (`ConnectionSupervisor`): connect (backoff) → serve
                         │     serve = reader + watchdog + re-sync, one connection at a time
                         └─ one worker task per ordering key with queued events
 
@@ -28,12 +28,13 @@ import json
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import aiohttp
 import structlog
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 
+from ..reconnect import ConnectFailure, ConnectionStats, ConnectionSupervisor
 from .client import AriClient
 from .errors import AriError, AriNotFound, AriUnauthorized
 from .events import (
@@ -81,15 +82,9 @@ ResyncHook = Callable[[AriSnapshot], Awaitable[None]]
 
 
 @dataclass(slots=True)
-class AriStreamStats:
-    """Counters for metrics and tests."""
+class AriStreamStats(ConnectionStats):
+    """Counters for metrics and tests (connects and failures come from `ConnectionStats`)."""
 
-    connects: int = 0
-    """Successful WebSocket connections."""
-    connect_failures: int = 0
-    """Failed connection attempts."""
-    consecutive_failures: int = 0
-    """Failed attempts since the last success."""
     half_open: int = 0
     """Connections dropped by the liveness watchdog."""
     frames: int = 0
@@ -171,12 +166,8 @@ class _KeyedDispatcher:
                 task.cancel()
 
 
-class _Closing(Exception):
-    """Internal: close() was requested while connecting."""
-
-
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, (_Closing, AriUnauthorized)):
+    if isinstance(exc, AriUnauthorized):
         return False
     return isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError, AriError))
 
@@ -212,16 +203,14 @@ class AriEventStream:
         self._cfg = client.config
         self._handler = handler
         self._resync_hook = resync
-        self.connected = asyncio.Event()
+        self.stats = AriStreamStats()
+        self._link = ConnectionSupervisor[aiohttp.ClientWebSocketResponse](
+            "AriEventStream", self._cfg, self.stats,
+            retryable=_retryable, on_connect_failed=self._log_connect_failure)
+        self.connected = self._link.connected
         """Set while the WebSocket is open and registered to the app."""
         self.synced = asyncio.Event()
         """Set once the re-sync of the current connection has completed."""
-        self.stats = AriStreamStats()
-        self._generation = 0
-        self._closing = False
-        self._close_requested = asyncio.Event()
-        self._stopped = asyncio.Event()
-        self._running = False
         self._dispatcher: _KeyedDispatcher | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._last_rx = 0.0
@@ -235,7 +224,7 @@ class AriEventStream:
     @property
     def generation(self) -> int:
         """Number of successful connections so far."""
-        return self._generation
+        return self._link.generation
 
     @property
     def pending(self) -> int:
@@ -257,93 +246,39 @@ class AriEventStream:
 
         Raises `AriUnauthorized` at once on bad credentials (not retried).
         """
-        if self._running:
-            raise RuntimeError("AriEventStream.run() is already running")
-        self._running = True
-        self._stopped.clear()
         try:
-            async with asyncio.TaskGroup() as tg:
-                self._dispatcher = _KeyedDispatcher(tg, self._handler, self.stats)
-                await self._supervise(tg)
-                await self._dispatcher.drain(self._cfg.close_timeout)
-        except BaseExceptionGroup as group:
-            # Surface a single fatal error (bad credentials) as itself.
-            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], AriError):
-                raise group.exceptions[0] from None
-            raise
+            await self._link.run(self._run_in, fatal=AriError)
         finally:
-            self.connected.clear()
             self.synced.clear()
-            self._running = False
-            self._stopped.set()
+
+    async def _run_in(self, tg: asyncio.TaskGroup) -> None:
+        self._dispatcher = _KeyedDispatcher(tg, self._handler, self.stats)
+        await self._link.supervise(self._connect_once, partial(self._serve_then_pause, tg),
+                                   self._discard)
+        await self._dispatcher.drain(self._cfg.close_timeout)
 
     async def close(self) -> None:
         """Stop: wait for a quiet moment, close the socket gracefully, let handlers drain.
 
         Returns when `run()` has finished (bounded by about twice ``close_timeout``).
         """
-        self._closing = True
-        self._close_requested.set()
-        if not self._running:
-            return
-        try:
-            async with asyncio.timeout(2 * self._cfg.close_timeout + 1.0):
-                await self._stopped.wait()
-        except TimeoutError:
+        if not await self._link.close(within=2 * self._cfg.close_timeout + 1.0):
             log.error("ari.close_timeout")
 
-    # -- supervisor --------------------------------------------------------------------
+    # -- one connection ----------------------------------------------------------------
 
-    async def _supervise(self, tg: asyncio.TaskGroup) -> None:
-        while not self._closing:
-            try:
-                ws = await self._connect()
-            except _Closing:
-                return
-            replaced = await self._serve(tg, ws)
-            if replaced and not self._closing:
-                # Another client took the app over (surprise 17). Taking it straight back
-                # would ping-pong with it: wait the longest backoff first.
-                await self._sleep(self._cfg.backoff_max)
-
-    async def _sleep(self, seconds: float) -> None:
-        """Backoff sleep that close() interrupts."""
-        try:
-            async with asyncio.timeout(seconds):
-                await self._close_requested.wait()
-        except TimeoutError:
-            pass
-
-    def _before_sleep(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        self.stats.connect_failures += 1
-        self.stats.consecutive_failures += 1
-        wait = state.next_action.sleep if state.next_action else 0.0
-        if self.stats.consecutive_failures >= self._cfg.attention_after:
+    def _log_connect_failure(self, failure: ConnectFailure) -> None:
+        if failure.needs_attention:
             # A WebSocket that will not open may mean a wedged ARI app registry
             # (surprise 13, asterisk#2170): only a restart of Asterisk fixes that.
             log.error("ari.asterisk_needs_attention", url=self._cfg.events_url,
-                      failures=self.stats.consecutive_failures, error=repr(exc),
-                      retry_in=round(wait, 2))
+                      failures=failure.failures, error=failure.error,
+                      retry_in=failure.retry_in)
         else:
-            log.warning("ari.connect_failed", url=self._cfg.events_url, error=repr(exc),
-                        retry_in=round(wait, 2))
-
-    async def _connect(self) -> aiohttp.ClientWebSocketResponse:
-        retrying = AsyncRetrying(
-            wait=wait_random_exponential(multiplier=self._cfg.backoff_initial,
-                                         max=self._cfg.backoff_max),
-            retry=retry_if_exception(_retryable),
-            before_sleep=self._before_sleep,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        ws: aiohttp.ClientWebSocketResponse = await retrying(self._connect_once)
-        return ws
+            log.warning("ari.connect_failed", url=self._cfg.events_url, error=failure.error,
+                        retry_in=failure.retry_in)
 
     async def _connect_once(self) -> aiohttp.ClientWebSocketResponse:
-        if self._closing:
-            raise _Closing()
         params = {"app": self._cfg.app}
         if self._cfg.subscribe_all:
             params["subscribeAll"] = "true"
@@ -361,23 +296,27 @@ class AriEventStream:
                 raise AriUnauthorized(exc.status, "GET", "/events",
                                       "WebSocket refused: bad ARI credentials") from exc
             raise
-        if self._closing:
-            await ws.close()
-            raise _Closing()
         return ws
 
-    async def _serve(self, tg: asyncio.TaskGroup, ws: aiohttp.ClientWebSocketResponse) -> bool:
+    async def _discard(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Close a socket that opened after close() was requested."""
+        await ws.close()
+
+    async def _serve_then_pause(self, tg: asyncio.TaskGroup, ws: aiohttp.ClientWebSocketResponse,
+                                generation: int) -> None:
+        if await self._serve(tg, ws, generation) and not self._link.closing:
+            # Another client took the app over (surprise 17). Taking it straight back
+            # would ping-pong with it: wait the longest backoff first.
+            await self._link.sleep(self._cfg.backoff_max)
+
+    async def _serve(self, tg: asyncio.TaskGroup, ws: aiohttp.ClientWebSocketResponse,
+                     generation: int) -> bool:
         """Run one connection until it ends; return True if the app was replaced."""
         loop = asyncio.get_running_loop()
-        self._generation += 1
-        generation = self._generation
-        self.stats.connects += 1
-        self.stats.consecutive_failures = 0
         self._ws = ws
         self._last_rx = loop.time()
         self._prev_text = ""
         self._half_open = False
-        self.connected.set()
         log.info("ari.connected", app=self._cfg.app, generation=generation)
         watchdog = tg.create_task(self._watchdog(ws), name="ari-watchdog")
         resync = tg.create_task(self._resync(generation), name="ari-resync")
@@ -395,7 +334,7 @@ class AriEventStream:
                 # properly; after a half-open verdict: just drop the connection.
                 await self._close_ws(ws, grace=0.1 if self._half_open else None)
             log.info("ari.disconnected", app=self._cfg.app, generation=generation,
-                     close_code=ws.close_code, replaced=replaced, closing=self._closing)
+                     close_code=ws.close_code, replaced=replaced, closing=self._link.closing)
         return replaced
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
@@ -459,12 +398,12 @@ class AriEventStream:
         while True:
             try:
                 async with asyncio.timeout(tick):
-                    await self._close_requested.wait()
+                    await self._link.wait_close_requested()
             except TimeoutError:
                 pass
             now = loop.time()
             idle = now - self._last_rx
-            if self._closing:
+            if self._link.closing:
                 if close_deadline is None:
                     close_deadline = now + cfg.close_timeout / 2
                 # Never close in the middle of an event burst (surprise 13).
@@ -507,7 +446,7 @@ class AriEventStream:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._cfg.backoff_max)
                 continue
-            if generation == self._generation and self.connected.is_set():
+            if generation == self._link.generation and self.connected.is_set():
                 self.stats.resyncs += 1
                 self.synced.set()
                 log.info("ari.resynced", generation=generation,
