@@ -8,10 +8,10 @@ from orchestrator.core.pacing import (
     PacingPolicy,
     PowerPolicy,
     ProgressivePolicy,
-    VicidialAdaptTapered,
 )
 
 from .model import Scenario
+from .vicidial import VicidialAdaptTapered
 
 POLICIES = ("progressive", "power", "vicidial", "ours", "oracle", "oracle+")
 POWER_LINES_PER_AGENT = 2.0

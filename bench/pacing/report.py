@@ -297,7 +297,7 @@ def write_report(
         "# Pacing benchmark",
         "",
         "A discrete-event simulation (virtual clock, no sockets, no database) drives the "
-        "production pacing policies of `orchestrator/core/pacing.py` through 8-hour days. "
+        "production pacing policies of `orchestrator/core/pacing/` through 8-hour days. "
         "Run it with `make bench-pacing` or `python -m bench.pacing` (`--quick` for a small grid).",
         "",
         f"This run: {meta['seeds']} seeds per cell, agents {meta['agents']}, answer rates "
@@ -351,7 +351,8 @@ def write_report(
         "",
         "**Policies.** `progressive` 1:1; `power 2` (two lines per ready agent); `vicidial` "
         "emulates VICIdial's ADAPT_TAPERED adaptive dial level (docstring of "
-        "`VicidialAdaptTapered`: 15 s average of ready agents minus waiting calls scales the "
+        "`VicidialAdaptTapered` in `bench/pacing/vicidial.py`: 15 s average of ready agents "
+        "minus waiting calls scales the "
         "level, clamped to 1-3, cut by the tapered rule when today's drops exceed 3 %); `ours` "
         "is `CampaignPacer` with defaults only (cap 3 %); `oracle` is our planner told the exact "
         "moment every agent will be ready (the issue's definition: it learns everything else as "

@@ -1,8 +1,9 @@
 """Discrete-event simulation of one dialing day driving a real pacing policy.
 
 Virtual clock, a heap of events, no sockets, no database. The policy objects
-are the production ones from ``orchestrator.core.pacing``; the simulator plays
-the PBX (calls resolve after their pre-drawn delays) and the agents.
+are the production ones from ``orchestrator.core.pacing`` (next to the bench's
+own baselines, ``vicidial.py`` and the oracle); the simulator plays the PBX
+(calls resolve after their pre-drawn delays) and the agents.
 
 Event flow of one call: originate -> (post-dial delay + ring) -> live answer,
 or no answer / busy / failed / machine. A live answer goes to the agent ready

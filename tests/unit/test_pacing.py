@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.pacing.vicidial import VicidialAdaptTapered
 from orchestrator.core.pacing import (
     CampaignPacer,
     FloorView,
     PowerPolicy,
     ProgressivePolicy,
-    VicidialAdaptTapered,
 )
 
 DAY = 86_400.0
