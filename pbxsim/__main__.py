@@ -102,7 +102,7 @@ async def serve(
     try:
         await stop.wait()
     finally:
-        ari.cut_all()
+        ari.sockets.cut_all()
         ami.close_all()
         ami_server.close()
         await engine.close()

@@ -40,7 +40,7 @@ class ControlServer:
         return web.json_response({"error": message}, status=400)
 
     async def ws_cut(self, request: web.Request) -> web.Response:
-        return web.json_response({"cut": self.ari.cut_all()})
+        return web.json_response({"cut": self.ari.sockets.cut_all()})
 
     async def ws_stall(self, request: web.Request) -> web.Response:
         try:
@@ -49,7 +49,7 @@ class ControlServer:
             return self._bad("seconds: not a number")
         if seconds < 0:
             return self._bad("seconds: must be >= 0")
-        return web.json_response({"stalled": self.ari.stall_all(seconds), "seconds": seconds})
+        return web.json_response({"stalled": self.ari.sockets.stall_all(seconds), "seconds": seconds})
 
     async def latency(self, request: web.Request) -> web.Response:
         try:
@@ -62,7 +62,7 @@ class ControlServer:
         return web.json_response({"latency_ms": ms})
 
     async def restart(self, request: web.Request) -> web.Response:
-        self.ari.cut_all()
+        self.ari.sockets.cut_all()
         self.ami.close_all()
         await self.engine.restart()
         return web.json_response({"restarted": True})
@@ -121,7 +121,7 @@ class ControlServer:
             "live_channels": len(e.channel_list()),
             "bridges": len(e.bridges),
             "apps": sorted(e.apps),
-            "websockets": len(self.ari.sessions),
+            "websockets": len(self.ari.sockets.sessions),
             "ami_sessions": len(self.ami.sessions),
             "outcomes": e.outcomes,
             "speed": e.clock.speed,

@@ -7,11 +7,12 @@ like Asterisk substitutes `${...}` at execution time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pbxsim.model import Channel
-from pbxsim.parties import GREETING_SECONDS, PartyPlan
+from pbxsim.parties import GREETING_SECONDS, PartyDirectory, PartyPlan
 
 #: the contexts whose called party follows the customer rules
 CUSTOMER_CONTEXTS = ("customers", "dialer-out", "dialer-amd", "customers-long")
@@ -197,3 +198,54 @@ def label_priority(steps: list[Step], label: str) -> int | None:
         if s.label == label:
             return i + 1
     return None
+
+
+def project_dialplan(c: Channel) -> bool:
+    """The channel was originated through the project's own dialplan (asterisk-conf's
+    [dialer-out], as the dialer does) rather than the lab's [customers]."""
+    return "@dialer-out" in (c.endpoint or "")
+
+
+def program_for(context: str, exten: str, c: Channel, parties: PartyDirectory) -> list[Step] | None:
+    """The dialplan a channel runs when it enters `context,exten` (None: no such exten).
+
+    A customer's party plan is drawn once per channel and kept on it."""
+    if context in ("customers", "dialer-out", "dialer-amd"):
+        if not re.fullmatch(r"\+?[0-9]+", exten):
+            return None
+        plan = c.plan or parties.plan_for(exten)
+        c.plan = plan
+        return customer_program(exten, plan)
+    if context == "customers-long":
+        if not re.fullmatch(r"\+?[0-9]+", exten):
+            return None
+        return customer_long_program(exten)
+    if context == TESTLINES:
+        # the same outcomes by last digit as the lab's [customers] (its audio differs:
+        # tones instead of sound files, which pbxsim does not play anyway)
+        if re.fullmatch(r"\+?[0-9]{2,}", exten):
+            plan = c.plan or parties.plan_for(exten)
+            c.plan = plan
+            return customer_program(exten, plan)
+        return testline_phone_program(exten)
+    if context in AGENT_CONTEXTS:
+        if not exten.startswith("agent") or len(exten) <= len("agent"):
+            return None
+        return agent_program(exten, talking=context == "agents-talk")
+    if context == "dialer-stasis":
+        return stasis_program(c.vars.get("DIALER_APP", "dialer"), exten)
+    if context == "lab-userevent":
+        return userevent_program(c.vars.get("DIALER_APP", "dialer"))
+    if context == "default":
+        return [Step("Hangup", "1")]
+    return None
+
+
+def entry_program(context: str, exten: str, c: Channel,
+                  parties: PartyDirectory) -> list[Step] | None:
+    """What a channel already up runs when sent to `context,exten` (an originate's
+    `context=`, /continue, Stasis() returning): [dialer-amd] is AMD on it, not a customer."""
+    if context == "dialer-amd":
+        app = c.vars.get("DIALER_APP", "dialer")
+        return amd_program(app, project=project_dialplan(c))
+    return program_for(context, exten, c, parties)
