@@ -361,8 +361,11 @@ async def test_a_local_call_to_a_missing_extension_never_dials(pbxsim: PbxSim) -
         assert ari.of("m1", "Dial") == []  # a phone that never rang: not a RONA
 
 
-async def test_a_created_channel_enters_stasis_after_the_reply(pbxsim: PbxSim) -> None:
-    async with ari_client(pbxsim, subscribe_all=False) as ari:
+async def test_a_created_channel_enters_stasis_after_the_reply() -> None:
+    # 300 ms rather than the default 5: two requests must fit before the channel enters
+    # Stasis, which a loaded 2-core machine could miss
+    async with run_pbxsim(extra_args=["--stasis-entry-ms", "300"]) as sim, \
+            ari_client(sim, subscribe_all=False) as ari:
         st, _ = await ari.request("POST", "/bridges", type="mixing", bridgeId="cb")
         st, _ = await ari.request("POST", "/channels/create", endpoint="Local/1001@customers",
                                   channelId="cr1", app="dialer")
