@@ -1,44 +1,24 @@
-"""Campaigns: settings, the campaign life cycle and the dial planner.
-
-:class:`CampaignSettings` is the one validated bag of per-campaign knobs the
-call, agent and preview machines read. :class:`CampaignMachine` is the
-draft/running/paused/stopped/completed life cycle. :func:`plan_dials` decides
-how many customers to originate *now* and which agent each one is reserved
-for; the predictive number itself comes from ``core.pacing``.
-"""
+"""Campaign settings: the one validated bag of per-campaign knobs the call, agent and
+preview machines read, and the dialing modes and policies they name."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
-from orchestrator.core.commands import Command, PublishCampaignState
-from orchestrator.core.events import (
-    CampaignComplete,
-    CampaignEvent,
-    CampaignPause,
-    CampaignStart,
-    CampaignStop,
-)
 from orchestrator.core.rules import DEFAULT_CADENCE, normalize_outcome
 
 __all__ = [
+    "MAX_GRACE_SECONDS",
     "MIN_RING_SECONDS",
     "AmdPolicy",
-    "CampaignMachine",
     "CampaignSettings",
-    "CampaignState",
-    "CampaignStateError",
-    "DialDecision",
-    "DialLimit",
     "DialMode",
-    "DialSituation",
     "PreviewAutoAction",
     "ProgressiveFlavour",
-    "plan_dials",
 ]
 
 MIN_RING_SECONDS = 15
@@ -231,192 +211,3 @@ class CampaignSettings:
         return self.mode is DialMode.DIRECT_PREVIEW or (
             self.mode is DialMode.PREVIEW and self.reservation_call
         )
-
-
-class CampaignState(StrEnum):
-    """Campaign life cycle."""
-
-    DRAFT = "draft"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPED = "stopped"
-    COMPLETED = "completed"
-
-
-class CampaignStateError(Exception):
-    """An event that the campaign's current state does not allow."""
-
-    def __init__(self, campaign_id: str, state: CampaignState, event: CampaignEvent) -> None:
-        super().__init__(
-            f"campaign {campaign_id}: {type(event).__name__} is not allowed in state {state.value}"
-        )
-        self.state = state
-        self.event = event
-
-
-_TRANSITIONS: dict[type[CampaignEvent], tuple[frozenset[CampaignState], CampaignState]] = {
-    CampaignStart: (frozenset({CampaignState.DRAFT, CampaignState.PAUSED}), CampaignState.RUNNING),
-    CampaignPause: (frozenset({CampaignState.RUNNING}), CampaignState.PAUSED),
-    CampaignStop: (
-        frozenset({CampaignState.DRAFT, CampaignState.RUNNING, CampaignState.PAUSED}),
-        CampaignState.STOPPED,
-    ),
-    CampaignComplete: (
-        frozenset({CampaignState.RUNNING, CampaignState.PAUSED}),
-        CampaignState.COMPLETED,
-    ),
-}
-
-
-class CampaignMachine:
-    """One campaign's life cycle. Calls in progress finish on pause and stop."""
-
-    def __init__(
-        self,
-        campaign_id: str,
-        settings: CampaignSettings,
-        state: CampaignState = CampaignState.DRAFT,
-    ) -> None:
-        self.campaign_id = campaign_id
-        self.settings = settings
-        self.state = state
-
-    @property
-    def dialing(self) -> bool:
-        """True when new calls may be placed."""
-        return self.state is CampaignState.RUNNING
-
-    def handle(self, event: CampaignEvent, now: datetime) -> list[Command]:
-        """Apply a life-cycle event; raise :class:`CampaignStateError` if not allowed."""
-        if event.campaign_id != self.campaign_id:
-            raise ValueError(
-                f"campaign_id: event for {event.campaign_id!r} sent to {self.campaign_id!r}"
-            )
-        try:
-            allowed, target = _TRANSITIONS[type(event)]
-        except KeyError:
-            raise CampaignStateError(self.campaign_id, self.state, event) from None
-        if self.state not in allowed:
-            raise CampaignStateError(self.campaign_id, self.state, event)
-        self.state = target
-        return [PublishCampaignState(self.campaign_id, target.value, now)]
-
-    def update_settings(self, settings: CampaignSettings) -> None:
-        """Replace the settings (not once the campaign is stopped or completed)."""
-        if self.state in (CampaignState.STOPPED, CampaignState.COMPLETED):
-            raise ValueError(
-                f"campaign {self.campaign_id}: settings cannot change in state {self.state.value}"
-            )
-        self.settings = settings
-
-
-# ------------------------------------------------------------------ planner
-
-
-class DialLimit(StrEnum):
-    """Why the planner dialed fewer lines than the mode would (or none)."""
-
-    CAMPAIGN_NOT_RUNNING = "campaign_not_running"
-    PREVIEW_MODE = "preview_waits_for_agent"
-    NO_AGENT_LOGGED_IN = "no_agent_logged_in"
-    NO_AGENT_AVAILABLE = "no_agent_available"
-    PACER = "pacer"
-    CAMPAIGN_CALL_CAP = "campaign_call_cap"
-    SYSTEM_CALL_CAP = "system_call_cap"
-
-
-@dataclass(frozen=True, slots=True)
-class DialSituation:
-    """What the planner needs to know right now."""
-
-    available_agents: Sequence[str]
-    "Agents Available and not reserved, longest idle first."
-    logged_in_agents: int
-    "Agents logged in to the campaign, whatever their state."
-    lines_in_flight: int = 0
-    "This campaign's calls dialing or ringing and not yet given to an agent."
-    campaign_active_calls: int = 0
-    "All of this campaign's calls in progress (including connected ones)."
-    system_active_calls: int = 0
-    "All calls in progress on this system."
-    system_call_cap: int | None = None
-    "System-wide cap on calls in progress."
-    predictive_lines: int | None = None
-    "Predictive mode: lines the pacer wants dialed now."
-
-    def __post_init__(self) -> None:
-        for name in (
-            "logged_in_agents",
-            "lines_in_flight",
-            "campaign_active_calls",
-            "system_active_calls",
-        ):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}: must not be negative")
-        if len(set(self.available_agents)) != len(self.available_agents):
-            raise ValueError("available_agents: an agent is listed twice")
-        if len(self.available_agents) > self.logged_in_agents:
-            raise ValueError("available_agents: more than logged_in_agents")
-
-
-@dataclass(frozen=True, slots=True)
-class DialDecision:
-    """How many customers to originate now, and for whom."""
-
-    agents: tuple[str | None, ...]
-    "One entry per originate: the agent reserved for it, or None (picked on answer)."
-    limit: DialLimit | None = None
-    "Set when something held dialing back."
-
-    @property
-    def count(self) -> int:
-        """Number of originates to issue."""
-        return len(self.agents)
-
-
-def plan_dials(
-    state: CampaignState, settings: CampaignSettings, situation: DialSituation
-) -> DialDecision:
-    """Decide the originates to issue now.
-
-    Progressive: one per available agent, reserved for that agent. Power:
-    ``power_lines_per_agent`` per available agent, minus lines already
-    ringing. Predictive: the pacer's number, nothing when no agent is logged
-    in. Preview: nothing (the agent's Accept dials). Per-campaign and
-    system-wide concurrent-call caps clip the result and name themselves.
-    """
-    if state is not CampaignState.RUNNING:
-        return DialDecision((), DialLimit.CAMPAIGN_NOT_RUNNING)
-    if settings.mode.is_preview:
-        return DialDecision((), DialLimit.PREVIEW_MODE)
-    if situation.logged_in_agents == 0:
-        return DialDecision((), DialLimit.NO_AGENT_LOGGED_IN)
-
-    agents: list[str | None]
-    limit: DialLimit | None = None
-    if settings.mode is DialMode.PROGRESSIVE:
-        agents = list(situation.available_agents)
-    elif settings.mode is DialMode.POWER:
-        wanted = (
-            settings.power_lines_per_agent * len(situation.available_agents)
-            - situation.lines_in_flight
-        )
-        agents = [None] * max(0, wanted)
-    else:
-        if situation.predictive_lines is None:
-            raise ValueError("predictive_lines: required in predictive mode (ask the pacer)")
-        agents = [None] * max(0, situation.predictive_lines)
-        if not agents:
-            limit = DialLimit.PACER
-    if not agents and limit is None:
-        limit = DialLimit.NO_AGENT_AVAILABLE
-
-    if settings.max_concurrent_calls is not None:
-        room = max(0, settings.max_concurrent_calls - situation.campaign_active_calls)
-        if room < len(agents):
-            agents, limit = agents[:room], DialLimit.CAMPAIGN_CALL_CAP
-    if situation.system_call_cap is not None:
-        room = max(0, situation.system_call_cap - situation.system_active_calls)
-        if room < len(agents):
-            agents, limit = agents[:room], DialLimit.SYSTEM_CALL_CAP
-    return DialDecision(tuple(agents), limit)

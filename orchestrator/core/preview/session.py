@@ -3,11 +3,11 @@
 A :class:`PreviewSession` is created when a preview-mode agent is reserved
 for a claimed target. It is *shown* with :meth:`PreviewSession.start` (at
 once, or once the reservation call is answered: the shell starts it on
-:class:`~orchestrator.core.commands.ReservationReady`). The agent then picks
+:class:`~orchestrator.core.agents.commands.ReservationReady`). The agent then picks
 one action; at the countdown's zero the campaign's auto-action runs.
 
 Every closing action releases the agent except Accept, which dials the
-target (:class:`~orchestrator.core.commands.DialTarget`) with the agent
+target (:class:`~orchestrator.core.preview.commands.DialTarget`) with the agent
 still reserved (on the reservation leg when there is one).
 """
 
@@ -18,26 +18,29 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from orchestrator.core.agents.commands import RecordDisposition
+from orchestrator.core.agents.events import AgentLegLost, AgentReleased, AgentRona
 from orchestrator.core.campaigns import CampaignSettings, PreviewAutoAction
-from orchestrator.core.commands import (
+from orchestrator.core.common import (
     CancelTimer,
     Command,
+    Event,
+    NotifyAgent,
+    StartTimer,
+    TimerFired,
+    check_aware,
+)
+from orchestrator.core.phones import PhoneError, normalize_e164
+from orchestrator.core.preview.commands import (
     CreateCallback,
     DialTarget,
-    NotifyAgent,
     PublishPreview,
-    RecordDisposition,
     RejectTarget,
     RemoveTarget,
     RequeueTarget,
-    StartTimer,
 )
-from orchestrator.core.events import (
-    AgentLegLost,
-    AgentReleased,
-    AgentRona,
+from orchestrator.core.preview.events import (
     CallbackAssignee,
-    Event,
     PreviewAccept,
     PreviewActionEvent,
     PreviewDelay,
@@ -46,9 +49,7 @@ from orchestrator.core.events import (
     PreviewRequeue,
     PreviewReschedule,
     PreviewSkip,
-    TimerFired,
 )
-from orchestrator.core.phones import PhoneError, normalize_e164
 
 __all__ = [
     "PreviewAction",
@@ -185,7 +186,7 @@ class PreviewSession:
 
     def start(self, now: datetime) -> list[Command]:
         """Show the preview and start the countdown."""
-        _check_aware(now)
+        check_aware(now)
         if self.state is not PreviewState.PENDING:
             raise RuntimeError(f"preview {self.preview_id}: already {self.state.value}")
         self.state = PreviewState.SHOWING
@@ -208,7 +209,7 @@ class PreviewSession:
 
     def handle(self, event: Event, now: datetime) -> list[Command]:
         """Apply an agent action, the countdown's expiry, or the reservation call's RONA / loss."""
-        _check_aware(now)
+        check_aware(now)
         if isinstance(event, TimerFired):
             if event.name != self.timer_name or self.state is not PreviewState.SHOWING:
                 return []
@@ -358,8 +359,3 @@ class PreviewSession:
 
     def _cancel(self) -> CancelTimer:
         return CancelTimer(self.timer_name)
-
-
-def _check_aware(now: datetime) -> None:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now: must be a timezone-aware datetime")
