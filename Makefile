@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install db test lint typecheck pytest dev bench-import bench-pacing bench-ari clean
+.PHONY: install db test lint typecheck pytest dev bench-import bench-pacing bench-ari bench-stats clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-import: install db
 bench-pacing: install
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m bench.pacing
+
+bench-stats: install db
+	$(BIN)/python -m bench.stats_load
 
 bench-ari: install
 	$(BIN)/python bench/ari_bench.py

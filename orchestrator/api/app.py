@@ -14,28 +14,35 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import structlog
 from aiohttp import web
+from psycopg_pool import PoolTimeout
 
 from orchestrator.api import keys
 from orchestrator.api.auth import (
     CachedTokenLookup,
-    Principal,
     Role,
+    TokenBackoff,
     TokenLookup,
     forbidden,
     token_from_request,
+    too_many_failures,
     unauthorized,
 )
+from orchestrator.api.handlers import path_agent_id
 from orchestrator.api.hub import EventHub
 from orchestrator.api.openapi import build_openapi
 from orchestrator.api.routes import ROUTES, ApiRoute
-from orchestrator.api.service import DialerApi
+from orchestrator.api.service import STATS_CACHE, STATS_CACHE_S, DialerApi, FiguresCache
 from orchestrator.dialer.errors import DialerError
 from orchestrator.ledger.campaigns import CampaignError, CampaignNotFound, CampaignTransitionError
 from orchestrator.metrics import DialerMetrics
 
 log = structlog.get_logger("orchestrator.api")
+
+LEDGER_RETRY_AFTER_S = 2
+"""Retry-After (seconds) on a 503 while the database is unreachable."""
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -77,7 +84,10 @@ async def _errors_and_metrics(request: web.Request, handler: _Handler) -> web.St
         raise
     except DialerError as exc:
         status = exc.status
-        return _error(exc.status, exc.code, exc.message, exc.field)
+        resp = _error(exc.status, exc.code, exc.message, exc.field)
+        if exc.status == 503:  # shutting down: another instance (or this one restarted) will do
+            resp.headers["Retry-After"] = str(LEDGER_RETRY_AFTER_S)
+        return resp
     except CampaignNotFound as exc:
         status = 404
         return _error(404, "not_found", exc.message, exc.field)
@@ -87,6 +97,15 @@ async def _errors_and_metrics(request: web.Request, handler: _Handler) -> web.St
     except CampaignError as exc:
         status = 422
         return _error(422, "invalid", exc.message, exc.field)
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        # The ledger is unreachable for a moment (connections killed, a restart): the
+        # request is safe to send again, and says so, rather than a 500 that reads as a bug.
+        status = 503
+        log.warning("api.ledger_unavailable", route=label, method=request.method,
+                    error=type(exc).__name__)
+        resp = _error(503, "unavailable", "the ledger is unreachable for a moment; try again")
+        resp.headers["Retry-After"] = str(LEDGER_RETRY_AFTER_S)
+        return resp
     except Exception:
         log.exception("api.unhandled_error", route=label, method=request.method)
         return _error(500, "internal_error", "internal error (see the service log)")
@@ -104,14 +123,17 @@ async def _authorize(request: web.Request, handler: _Handler) -> web.StreamRespo
     token = token_from_request(request, allow_query=route.websocket)
     if token is None:
         raise unauthorized("missing bearer token (Authorization: Bearer <token>)")
-    principal: Principal | None = await request.app[keys.TOKENS](token)
+    try:
+        principal = await request.app[keys.TOKENS].authenticate(token, request.remote)
+    except TokenBackoff as exc:
+        raise too_many_failures(exc.retry_after) from None
     if principal is None:
         raise unauthorized("unknown or revoked token")
     if not principal.role.at_least(route.role):
         raise forbidden(f"requires role {route.role.value} or above")
     if route.owner is not None:
-        raw = request.match_info.get("agent_id", "")
-        target = int(raw) if raw.isdigit() else -1
+        # ASCII digits only (400 otherwise): str.isdigit() admits '²', which int() refuses
+        target = path_agent_id(request)
         if target != principal.agent_id and not (
             route.owner == "self_or_supervisor" and principal.role.at_least(Role.SUPERVISOR)
         ):
@@ -132,14 +154,30 @@ def build_app(
     hub: EventHub | None = None,
     metrics: DialerMetrics | None = None,
     token_cache_ttl: float = 5.0,
+    token_failure_limit: int = 20,
+    token_failure_window: float = 60.0,
+    stats_cache_s: float = STATS_CACHE_S,
 ) -> web.Application:
-    """The web application: REST routes, /openapi.json, /metrics, /healthz, /api/v1/events."""
+    """The web application: REST routes, /openapi.json, /metrics, /healthz, /api/v1/events.
+
+    ``token_failure_limit`` unknown tokens per ``token_failure_window`` seconds from one
+    client, then 429 until the window ends; ``stats_cache_s``: how long the statistics
+    routes serve the same figures (0: computed for every request).
+    """
     app = web.Application(middlewares=[_errors_and_metrics, _authorize],
                           client_max_size=1 << 20)
     app[keys.SERVICE] = service
     app[keys.HUB] = hub or EventHub()
     app[keys.METRICS] = metrics or DialerMetrics()
-    app[keys.TOKENS] = CachedTokenLookup(token_lookup, ttl=token_cache_ttl)
+    app[keys.TOKENS] = CachedTokenLookup(token_lookup, ttl=token_cache_ttl,
+                                         failure_limit=token_failure_limit,
+                                         failure_window=token_failure_window)
+    stats = app[STATS_CACHE] = FiguresCache(stats_cache_s)
+
+    async def stop_stats(_app: web.Application) -> None:
+        await stats.close()
+
+    app.on_cleanup.append(stop_stats)
     app[keys.OPENAPI] = build_openapi(ROUTES)
     by_handler: dict[Any, ApiRoute] = {}
     for route in ROUTES:

@@ -18,13 +18,18 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.api import keys
 from orchestrator.api import schemas as s
 from orchestrator.api.auth import Principal, token_from_request
-from orchestrator.dialer.errors import Invalid, NotFound
+from orchestrator.api.service import STATS_CACHE
+from orchestrator.dialer.errors import DialerError, Invalid, NotFound
 
 M = TypeVar("M", bound=BaseModel)
 
 
+def _dumps(data: Any) -> str:
+    return json.dumps(data, default=str)
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, default=str))
+    return web.json_response(data, status=status, dumps=_dumps)
 
 
 def _principal(request: web.Request) -> Principal:
@@ -32,12 +37,44 @@ def _principal(request: web.Request) -> Principal:
     return principal
 
 
-def _agent_id(request: web.Request) -> int:
+class MalformedId(DialerError):
+    """An id in the path or the body that cannot be one (see `schemas.parse_id`): 400."""
+
+    status = 400
+    code = "invalid_id"
+
+
+def _shown(raw: str) -> str:
+    return repr(raw if len(raw) <= 40 else raw[:40] + "...")
+
+
+def path_agent_id(request: web.Request) -> int:
+    """The ``{agent_id}`` of the path; 400 naming ``agent_id`` unless ASCII digits."""
     raw = request.match_info["agent_id"]
-    try:
-        return int(raw)
-    except ValueError:
-        raise Invalid(f"must be a whole number, got {raw!r}", "agent_id") from None
+    value = s.parse_id(raw)
+    if value is None:
+        raise MalformedId(f"an agent id is ASCII digits, got {_shown(raw)}", "agent_id")
+    return value
+
+
+def _campaign_ref(raw: str, field: str = "campaign") -> str:
+    ref = s.parse_campaign_ref(raw)
+    if ref is None:
+        raise MalformedId(f"a campaign is named by its ASCII name or its id in ASCII digits, "
+                          f"got {_shown(raw)}", field)
+    return ref
+
+
+def _campaign(request: web.Request) -> str:
+    return _campaign_ref(request.match_info["campaign"])
+
+
+def _attempt_id(raw: str) -> str:
+    aid = s.parse_attempt_id(raw)
+    if aid is None:
+        raise MalformedId(f"an attempt id is a UUID (8-4-4-4-12 hex digits), got {_shown(raw)}",
+                          "attempt_id")
+    return aid
 
 
 async def _body(request: web.Request, model: type[M]) -> M:
@@ -109,70 +146,78 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 
 async def get_session(request: web.Request) -> web.Response:
-    return _json(await request.app[keys.SERVICE].agent_session(_agent_id(request)))
+    return _json(await request.app[keys.SERVICE].agent_session(path_agent_id(request)))
 
 
 async def agent_campaigns(request: web.Request) -> web.Response:
-    out = await request.app[keys.SERVICE].agent_campaigns(_agent_id(request))
+    out = await request.app[keys.SERVICE].agent_campaigns(path_agent_id(request))
     return _json({"campaigns": out})
 
 
 async def login(request: web.Request) -> web.Response:
+    agent_id = path_agent_id(request)
     body = await _body(request, s.LoginRequest)
     out = await request.app[keys.SERVICE].login(
-        _principal(request), _agent_id(request), body.campaign, body.endpoint, body.nailed_up)
+        _principal(request), agent_id, _campaign_ref(body.campaign), body.endpoint,
+        body.nailed_up)
     return _json(out)
 
 
 async def logout(request: web.Request) -> web.Response:
-    return _json(await request.app[keys.SERVICE].logout(_principal(request), _agent_id(request)))
+    return _json(await request.app[keys.SERVICE].logout(_principal(request), path_agent_id(request)))
 
 
 async def set_state(request: web.Request) -> web.Response:
+    agent_id = path_agent_id(request)
     body = await _body(request, s.StateRequest)
     out = await request.app[keys.SERVICE].set_state(
-        _principal(request), _agent_id(request), body.state, body.reason)
+        _principal(request), agent_id, body.state, body.reason)
     return _json(out)
 
 
 async def preview_action(request: web.Request) -> web.Response:
     from orchestrator.api.routes import PREVIEW_ACTIONS
 
+    agent_id = path_agent_id(request)
     action = request.match_info["action"]
     if action not in PREVIEW_ACTIONS:
         raise NotFound(f"unknown preview action {action!r}; use one of {', '.join(PREVIEW_ACTIONS)}",
                        "action")
     body = await _body(request, s.PreviewActionRequest)
     out = await request.app[keys.SERVICE].preview_action(
-        _principal(request), _agent_id(request), action, body.model_dump(exclude_none=True))
+        _principal(request), agent_id, action, body.model_dump(exclude_none=True))
     return _json(out)
 
 
 async def hangup(request: web.Request) -> web.Response:
+    agent_id = path_agent_id(request)
     body = await _body(request, s.HangupRequest)
-    out = await request.app[keys.SERVICE].hangup(
-        _principal(request), _agent_id(request), body.attempt_id)
+    attempt_id = _attempt_id(body.attempt_id) if body.attempt_id is not None else None
+    out = await request.app[keys.SERVICE].hangup(_principal(request), agent_id, attempt_id)
+    return _json(out)
+
+
+async def _hold(request: web.Request, on: bool) -> web.Response:
+    agent_id = path_agent_id(request)
+    body = await _body(request, s.HangupRequest)
+    attempt_id = _attempt_id(body.attempt_id) if body.attempt_id is not None else None
+    out = await request.app[keys.SERVICE].hold(_principal(request), agent_id, attempt_id, on)
     return _json(out)
 
 
 async def hold(request: web.Request) -> web.Response:
-    body = await _body(request, s.HangupRequest)
-    out = await request.app[keys.SERVICE].hold(
-        _principal(request), _agent_id(request), body.attempt_id, True)
-    return _json(out)
+    return await _hold(request, True)
 
 
 async def unhold(request: web.Request) -> web.Response:
-    body = await _body(request, s.HangupRequest)
-    out = await request.app[keys.SERVICE].hold(
-        _principal(request), _agent_id(request), body.attempt_id, False)
-    return _json(out)
+    return await _hold(request, False)
 
 
 async def disposition(request: web.Request) -> web.Response:
+    agent_id = path_agent_id(request)
     body = await _body(request, s.DispositionRequest)
     out = await request.app[keys.SERVICE].disposition(
-        _principal(request), _agent_id(request), body.attempt_id, body.code, body.notes,
+        _principal(request), agent_id, _attempt_id(body.attempt_id), body.code, body.notes,
         body.amd_false_positive)
     return _json(out)
 
@@ -192,16 +237,16 @@ async def create_campaign(request: web.Request) -> web.Response:
 
 
 async def get_campaign(request: web.Request) -> web.Response:
-    return _json(await request.app[keys.SERVICE].get_campaign(request.match_info["campaign"]))
+    return _json(await request.app[keys.SERVICE].get_campaign(_campaign(request)))
 
 
 async def update_campaign(request: web.Request) -> web.Response:
+    ref = _campaign(request)
     body = await _body(request, s.CampaignUpdate)
     changes = s.campaign_settings(body)
     if not changes:
         raise Invalid("give at least one setting to change", "body")
-    out = await request.app[keys.SERVICE].update_campaign(
-        _principal(request), request.match_info["campaign"], changes)
+    out = await request.app[keys.SERVICE].update_campaign(_principal(request), ref, changes)
     return _json(out)
 
 
@@ -212,16 +257,33 @@ async def campaign_action(request: web.Request) -> web.Response:
     if action not in CAMPAIGN_ACTIONS:
         raise NotFound(f"unknown campaign action {action!r}; use start, pause or stop", "action")
     out = await request.app[keys.SERVICE].campaign_action(
-        _principal(request), request.match_info["campaign"], action)
+        _principal(request), _campaign(request), action)
     return _json(out)
 
 
+def _json_text(text: str) -> web.Response:
+    return web.Response(text=text, content_type="application/json")
+
+
 async def campaign_stats(request: web.Request) -> web.Response:
-    return _json(await request.app[keys.SERVICE].campaign_stats(request.match_info["campaign"]))
+    # The route admits supervisors and admins only, who see the same figures: the key is
+    # the campaign alone (the rights were checked for this request before it got here).
+    ref = _campaign(request)
+    service = request.app[keys.SERVICE]
+
+    async def compute() -> str:
+        return _dumps(await service.campaign_stats(ref))
+
+    return _json_text(await request.app[STATS_CACHE].get(("campaign", ref), compute))
 
 
 async def live_stats(request: web.Request) -> web.Response:
-    return _json(await request.app[keys.SERVICE].live_stats())
+    service = request.app[keys.SERVICE]
+
+    async def compute() -> str:
+        return _dumps(await service.live_stats())
+
+    return _json_text(await request.app[STATS_CACHE].get("live", compute))
 
 
 async def live_calls(request: web.Request) -> web.Response:

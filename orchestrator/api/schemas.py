@@ -1,15 +1,56 @@
-"""Request bodies of the HTTP API (pydantic models: validation + JSON Schema for OpenAPI).
+"""Request bodies of the HTTP API (pydantic models: validation + JSON Schema for OpenAPI),
+and the parsers of the ids it takes from paths and bodies.
 
 A bad body is answered 422 with the first offending field named (`validation_error`).
 Campaign settings are validated again, field by field, by the ledger.
+
+Ids are ASCII: an agent or campaign id is ASCII digits within PostgreSQL's bigint, an
+attempt id a UUID in its canonical 8-4-4-4-12 hex form. ``str.isdigit()`` and ``int()``
+accept '²' and other scripts' digits ('١٢'), and ``uuid.UUID`` accepts them in hex too, so
+none of them is applied to raw input; a malformed id is answered 400 naming its field.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MAX_ID = 2**63 - 1
+"""The largest id PostgreSQL's bigint holds (a larger one is malformed, not 'not found')."""
+# [0-9] and [0-9a-f] are literal ASCII ranges; \d would match every script's digits.
+_ID = re.compile(r"[0-9]{1,19}")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+_CAMPAIGN_NAME = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,199}")
+
+
+def parse_id(raw: str) -> int | None:
+    """A numeric id given as text (path segment, body field): ASCII digits, 1 to the
+    largest bigint (ids are serials from 1); None for anything else ('²', '١', '-1', '0',
+    '1e3', ' 1', '99999999999999999999')."""
+    if not _ID.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if 1 <= value <= MAX_ID else None
+
+
+def parse_campaign_ref(raw: str) -> str | None:
+    """A campaign named by its numeric id or its name, as the dialer service takes it:
+    the id in ASCII digits (normalised, leading zeros dropped) or the name as given;
+    None when it can be neither (non-ASCII text or control characters: campaign names
+    are ASCII, and an all-digit ref is an id, so '²' must not reach a digit test)."""
+    if raw.isascii() and raw.isdigit():  # ASCII first: then isdigit() means [0-9]+
+        value = parse_id(raw)
+        return str(value) if value is not None else None
+    return raw if _CAMPAIGN_NAME.fullmatch(raw) else None
+
+
+def parse_attempt_id(raw: str) -> str | None:
+    """An attempt id (a UUID, 8-4-4-4-12 hex digits), lower-cased as the dialer writes
+    it; None for anything else (no braces, no ``urn:uuid:``, no other scripts' digits)."""
+    return raw.lower() if _UUID.fullmatch(raw) else None
 
 
 class _Body(BaseModel):

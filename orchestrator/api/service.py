@@ -1,5 +1,6 @@
 """What the HTTP API needs from the dialer: one protocol, implemented by
-`orchestrator.dialer.service.DialerService`.
+`orchestrator.dialer.service.DialerService`; and `FiguresCache`, which keeps the
+dashboard's figures for a second.
 
 Every method takes the authenticated `Principal` that acts (for audit and for the
 object checks the dialer does itself, e.g. "is this attempt this agent's call?")
@@ -9,7 +10,14 @@ subclasses (404/409/422...) or the ledger's `CampaignError`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Protocol
+
+from aiohttp import web
 
 from orchestrator.api.auth import Principal
 
@@ -47,3 +55,108 @@ class DialerApi(Protocol):
 
     # -- health
     async def health(self) -> dict[str, Any]: ...
+
+
+STATS_CACHE_S = 1.0
+"""How long the live statistics (``GET /api/v1/stats``, a campaign's stats) are served
+from memory: a supervisors' dashboard refreshing every second, ten screens of it, or a
+script polling in a loop then cost the ledger one computation a second, not one each."""
+
+
+class _Entry:
+    __slots__ = ("ready_at", "refresh", "value")
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+        """The last figures computed (None before the first)."""
+        self.ready_at = 0.0
+        """When they were (monotonic clock)."""
+        self.refresh: asyncio.Task[str] | None = None
+        """The computation in flight, if any."""
+
+
+class FiguresCache:
+    """Figures computed at most once per ``ttl`` seconds per key, whoever asks.
+
+    * Fresh (younger than ``ttl``): served from memory.
+    * Stale (``ttl`` to ``2 * ttl`` old): served from memory at once while one
+      computation of new figures starts in the background, so no request waits for the
+      ledger while a dashboard keeps asking (a request landing during the refresh would
+      otherwise wait as long as the computation: that was the cached route's p99).
+    * Older, or none yet: the request waits for the computation; the requests that
+      arrive meanwhile wait for that same one (single flight; a waiter's cancellation
+      leaves it running for the others).
+
+    So figures are at most ``2 * ttl`` old plus one computation, and are replaced by
+    time only. A failed computation is not kept (its waiters get the error; the next
+    request tries again). ``ttl <= 0`` computes for every request. Keys are bounded
+    (``max_keys``, least recently used first out).
+
+    What it keeps is figures, never an authorization: the middleware checks each
+    request's rights before a handler asks here. Figures that differ by caller must carry
+    the caller in their key.
+    """
+
+    def __init__(self, ttl: float = STATS_CACHE_S, *, max_keys: int = 256) -> None:
+        self.ttl = ttl
+        self._max_keys = max_keys
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._running: set[asyncio.Task[str]] = set()
+        self.computed = 0
+        """Computations started so far (for tests and metrics)."""
+
+    async def get(self, key: Hashable, compute: Callable[[], Awaitable[str]]) -> str:
+        """The figures of ``key``, from memory while fresh enough, else from ``compute()``."""
+        if self.ttl <= 0:
+            self.computed += 1
+            return await compute()
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry()
+            while len(self._entries) > self._max_keys:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(key)
+        if entry.value is not None:
+            age = time.monotonic() - entry.ready_at
+            if age < self.ttl:
+                return entry.value
+            if age < 2 * self.ttl:
+                if entry.refresh is None:
+                    self._start(entry, compute)
+                return entry.value
+        task = entry.refresh if entry.refresh is not None else self._start(entry, compute)
+        return await asyncio.shield(task)
+
+    def _start(self, entry: _Entry, compute: Callable[[], Awaitable[str]]) -> asyncio.Task[str]:
+        async def run() -> str:
+            return await compute()
+
+        self.computed += 1
+        task = asyncio.ensure_future(run())
+        entry.refresh = task
+        self._running.add(task)
+
+        def done(t: asyncio.Task[str]) -> None:
+            self._running.discard(t)
+            if entry.refresh is t:
+                entry.refresh = None
+            if not t.cancelled() and t.exception() is None:
+                entry.value, entry.ready_at = t.result(), time.monotonic()
+
+        task.add_done_callback(done)
+        return task
+
+    async def close(self) -> None:
+        """Cancel computations still running (the web app stops)."""
+        tasks = list(self._running)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._entries.clear()
+
+
+STATS_CACHE = web.AppKey("stats_cache", FiguresCache)
+"""App key: the `FiguresCache` of the statistics routes."""

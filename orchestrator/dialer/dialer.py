@@ -875,6 +875,6 @@ def _call_bridge_attempt(bridge_id: str) -> str | None:
 def _agent_bridge_agent(bridge_id: str) -> int | None:
     """The agent id of an agent's bridge id (``agent.<id>.bridge`` on the wire), else None."""
     parts = bridge_id.split(".")
-    if len(parts) == 3 and parts[0] == "agent" and parts[2] == "bridge" and parts[1].isdigit():
+    if len(parts) == 3 and parts[0] == "agent" and parts[2] == "bridge" and parts[1].isascii() and parts[1].isdigit():
         return int(parts[1])
     return None

@@ -58,7 +58,7 @@ def wire_id(core_id: str) -> str:
 
 
 def _int(v: str | None) -> int | None:
-    return int(v) if v is not None and v.isdigit() else None
+    return int(v) if v is not None and v.isascii() and v.isdigit() else None
 
 
 class CommandExecutor:

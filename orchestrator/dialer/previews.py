@@ -59,8 +59,6 @@ class Preview:
     campaign_id: int
     campaign_name: str
     target: claims_ledger.ClaimedTarget
-    masking: bool = False
-    """The campaign shows agents only the last 4 digits of numbers."""
     leg: AgentLeg | None = None
     """The agent's leg once the reservation call is answered (customer dialed on it)."""
     dialed: bool = False
@@ -71,10 +69,12 @@ class Preview:
     def id(self) -> str:
         return self.session.preview_id
 
-    def to_json(self, now: Any) -> dict[str, Any]:
+    def to_json(self, now: Any, *, masking: bool) -> dict[str, Any]:
+        """``masking``: the campaign's setting when this is sent (never the one it had
+        when the preview was offered: turning masking on masks the preview on screen)."""
         t = self.target
         s = self.session
-        number = shown_number(t.e164, self.masking)
+        number = shown_number(t.e164, masking)
         remaining = s.remaining(now)
         return {
             "preview_id": self.id, "campaign": self.campaign_name, "state": s.state.value,
@@ -92,7 +92,7 @@ class Preview:
             },
             "target": {
                 "id": t.target_id, "target_id": t.target_id, "description": t.description,
-                "e164": number, "number": number, "masked": self.masking,
+                "e164": number, "number": number, "masked": masking,
                 "attempts": f"{t.attempts_made}/{t.max_attempts}",
                 "last_outcome": self.card.target.last_outcome if self.card else None,
             },
@@ -112,10 +112,13 @@ class PreviewService:
         self.previews: dict[str, Preview] = {}
         self.by_agent: dict[int, str] = {}
 
-    def current(self, agent_id: int) -> dict[str, Any] | None:
+    async def current(self, agent_id: int) -> dict[str, Any] | None:
         pid = self.by_agent.get(agent_id)
         p = self.previews.get(pid) if pid else None
-        return p.to_json(self.d.clock.now()) if p is not None else None
+        if p is None:
+            return None
+        masking = await self.d.screen_pops.masking(p.campaign_id)
+        return p.to_json(self.d.clock.now(), masking=masking)
 
     def owns(self, offer_id: str) -> bool:
         return offer_id in self.previews
@@ -161,8 +164,7 @@ class PreviewService:
                       kind="preview")
         actor.context.update(campaign_name=runner.campaign.name, campaign_id=runner.id,
                              agent_id=session.agent_id)
-        p = Preview(ps, actor, session.agent_id, runner.id, runner.campaign.name, target,
-                    masking=runner.campaign.masking)
+        p = Preview(ps, actor, session.agent_id, runner.id, runner.campaign.name, target)
         self.previews[pid] = p
         self.by_agent[session.agent_id] = pid
         d.spawn(actor.run(), name=f"preview-{pid[:8]}")
@@ -386,8 +388,9 @@ class PreviewService:
             await claims_ledger.mark_shown(conn, p.target.target_id, d.instance_id)
             if p.card is None:
                 p.card = await screen_pop_ledger.target_card(conn, p.target.target_id)
-        d.hub.publish("preview.show", p.to_json(d.clock.now()), agent_id=p.agent_id,
-                      campaign_id=p.campaign_id)
+        masking = await d.screen_pops.masking(p.campaign_id)
+        d.hub.publish("preview.show", p.to_json(d.clock.now(), masking=masking),
+                      agent_id=p.agent_id, campaign_id=p.campaign_id)
 
     def _by_target(self, target_id: int) -> Preview | None:
         for p in self.previews.values():

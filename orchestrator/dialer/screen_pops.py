@@ -3,10 +3,14 @@ session and its WebSocket events carry it (MISSION D), with masking enforced her
 
 A card is read from the ledger by the consumer that needs it (an agent actor publishing
 its state, an HTTP request, a prefetch task started when a call is assigned), never by
-the ARI socket reader. Cards are cached per attempt while the call and its wrap-up last.
+the ARI socket reader. Cards are cached per attempt while the call and its wrap-up last;
+what is cached is the ledger's card (server side, numbers in full), never what a page got.
 
 Masking (MISSION E): when the campaign has ``masking`` on, every number leaving the server
 for a page is reduced to its last 4 digits. Numbers in full never reach an agent's page.
+The decision is taken each time a card is sent (every push, every GET): the campaign's
+masking is read from the ledger then, so masking turned on in the middle of a call masks
+that call from its next send on. If it cannot be read, the number is masked.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import structlog
 from orchestrator.ledger import screen_pop as screen_pop_ledger
 from orchestrator.ledger.attempts import AttemptHistoryEntry
 from orchestrator.ledger.campaigns import OUTCOME_LABELS
+from orchestrator.ledger.screen_pop import CallCard
 
 if TYPE_CHECKING:
     from orchestrator.dialer.dialer import Dialer
@@ -33,7 +38,7 @@ CACHE_SIZE = 2000
 
 def mask_number(e164: str) -> str:
     """Only the last 4 digits: ``+33612345678`` -> ``****5678``."""
-    digits = "".join(ch for ch in e164 if ch.isdigit())
+    digits = "".join(ch for ch in e164 if "0" <= ch <= "9")
     return MASK + digits[-4:]
 
 
@@ -56,10 +61,12 @@ def history_json(history: list[AttemptHistoryEntry]) -> list[dict[str, Any]]:
     } for h in history]
 
 
-def card_json(card: screen_pop_ledger.CallCard) -> dict[str, Any]:
-    """The screen pop as the pages read it (agent.js: contact, target, history)."""
+def card_json(card: screen_pop_ledger.CallCard, masking: bool | None = None) -> dict[str, Any]:
+    """The screen pop as the pages read it (agent.js: contact, target, history), with the
+    number masked when ``masking`` (default: the campaign's setting when the card was read)."""
     c, t = card.contact, card.target
-    number = shown_number(card.e164 or t.e164, card.masking)
+    masked = card.masking if masking is None else masking
+    number = shown_number(card.e164 or t.e164, masked)
     return {
         "attempt_id": str(card.attempt_id) if card.attempt_id else None,
         "campaign_id": card.campaign_id,
@@ -71,7 +78,7 @@ def card_json(card: screen_pop_ledger.CallCard) -> dict[str, Any]:
         },
         "target": {
             "id": t.id, "target_id": t.id, "description": t.description,
-            "number": number, "e164": number, "masked": card.masking,
+            "number": number, "e164": number, "masked": masked,
             "attempts": f"{t.attempts_made}/{t.max_attempts}", "last_outcome": t.last_outcome,
         },
         "history": history_json(card.history),
@@ -79,28 +86,27 @@ def card_json(card: screen_pop_ledger.CallCard) -> dict[str, Any]:
 
 
 class ScreenPops:
-    """Cards of calls, loaded once per attempt (shared by every reader)."""
+    """Cards of calls, loaded once per attempt (shared by every reader), masked per send."""
 
     def __init__(self, dialer: Dialer) -> None:
         self.d = dialer
-        self._cards: OrderedDict[str, asyncio.Future[dict[str, Any] | None]] = OrderedDict()
+        self._cards: OrderedDict[str, asyncio.Future[CallCard | None]] = OrderedDict()
 
     def prefetch(self, attempt_id: str) -> None:
         """Start loading a call's card now (it is being offered to an agent)."""
         if attempt_id not in self._cards and self.d.running:
             self._start(attempt_id)
 
-    async def _load(self, attempt_id: str) -> dict[str, Any] | None:
+    async def _load(self, attempt_id: str) -> CallCard | None:
         try:
             async with self.d.pool.connection() as conn:
-                card = await screen_pop_ledger.attempt_card(conn, attempt_id)
+                return await screen_pop_ledger.attempt_card(conn, attempt_id)
         except Exception as exc:
             log.warning("screen_pop.load_failed", attempt=attempt_id, error=str(exc))
             return None
-        return card_json(card) if card is not None else None
 
-    def _start(self, attempt_id: str) -> asyncio.Future[dict[str, Any] | None]:
-        fut: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+    def _start(self, attempt_id: str) -> asyncio.Future[CallCard | None]:
+        fut: asyncio.Future[CallCard | None] = asyncio.get_running_loop().create_future()
         self._cards[attempt_id] = fut
         while len(self._cards) > CACHE_SIZE:
             self._cards.popitem(last=False)
@@ -118,15 +124,32 @@ class ScreenPops:
         return fut
 
     async def get(self, attempt_id: str) -> dict[str, Any] | None:
-        """The call's card (None when the attempt does not exist)."""
+        """The call's card as it may be sent now (None when the attempt does not exist):
+        masked when its campaign masks numbers at this moment."""
         fut = self._cards.get(attempt_id)
         if fut is None:
             if not self.d.running:  # starting or stopped: read it once, uncached
-                return await self._load(attempt_id)
+                card = await self._load(attempt_id)
+                return await self._shown(card) if card is not None else None
             fut = self._start(attempt_id)
         else:
             self._cards.move_to_end(attempt_id)
-        return await asyncio.shield(fut)
+        card = await asyncio.shield(fut)
+        return await self._shown(card) if card is not None else None
+
+    async def _shown(self, card: CallCard) -> dict[str, Any]:
+        return card_json(card, masking=await self.masking(card.campaign_id))
+
+    async def masking(self, campaign_id: int) -> bool:
+        """The campaign's masking now (another instance's PATCH included); True when it
+        cannot be read: a number is never shown in full by default."""
+        try:
+            async with self.d.pool.connection() as conn:
+                masking = await screen_pop_ledger.campaign_masking(conn, campaign_id)
+        except Exception as exc:
+            log.warning("screen_pop.masking_unknown", campaign_id=campaign_id, error=str(exc))
+            return True
+        return True if masking is None else masking
 
     def forget(self, attempt_id: str) -> None:
         """The call is settled (dispositioned): its card is no longer shown."""

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def _campaign_ref(ref: str) -> str | int:
-    return int(ref) if ref.isdigit() else ref
+    return int(ref) if ref.isascii() and ref.isdigit() else ref
 
 
 class DialerService:
@@ -52,7 +52,7 @@ class DialerService:
             codes = await campaigns_ledger.wrapup_codes(conn, session.campaign_id)
         out["wrapup_codes"] = [{"id": c.id, "label": c.label, "outcome_class": c.outcome_class}
                                for c in codes]
-        preview = d.previews.current(agent_id)
+        preview = await d.previews.current(agent_id)
         if preview is not None:
             out["preview"] = preview
         out.update(await d.sessions.call_details(session, session.machine.attempt_id))

@@ -49,8 +49,8 @@ CADENCE_KEYS = (
     "abandoned", "cancelled_by_agent", "rejected_by_agent", "not_dialed", "unknown",
 )
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}\Z")  # \Z: "$" admits a final newline
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}\Z")
 
 
 class CampaignError(Exception):
@@ -173,10 +173,11 @@ def _int(field: str, v: Any, lo: int | None = None, hi: int | None = None, *, nu
             return None
         raise _fail(field, "is required")
     if isinstance(v, bool) or not isinstance(v, int):
-        try:
-            v = int(str(v), 10)
-        except ValueError:
-            raise _fail(field, f"must be a whole number, got {v!r}") from None
+        text = str(v).strip()
+        # ASCII only: int() also reads '٣٠' (Arabic-Indic) as 30
+        if not (text.isascii() and text.lstrip("+-").isdigit()):
+            raise _fail(field, f"must be a whole number, got {v!r}")
+        v = int(text, 10)
     if lo is not None and v < lo:
         raise _fail(field, f"must be at least {lo}, got {v}")
     if hi is not None and v > hi:
@@ -269,7 +270,7 @@ def parse_days(text: str) -> tuple[int, ...]:
         tok = tok.strip().lower()[:3]
         if tok in _DAY_NAMES:
             return _DAY_NAMES[tok]
-        if tok.isdigit() and 1 <= int(tok) <= 7:
+        if tok.isascii() and tok.isdigit() and 1 <= int(tok) <= 7:
             return int(tok)
         raise _fail("window_days", f"unknown day {tok!r} (mon..sun or 1..7)")
 

@@ -2,8 +2,8 @@
 the contact, the target being called, and the contact's earlier attempts.
 
 Read-only; two queries (the card, then the history). The dialer shapes it into JSON and
-applies the campaign's masking (`CallCard.masking`): the ledger hands out full numbers
-only to the server, never to a page.
+applies the campaign's masking, read again (`campaign_masking`) each time a card is sent:
+the ledger hands out full numbers only to the server, never to a page.
 """
 
 from __future__ import annotations
@@ -103,4 +103,12 @@ async def attempt_card(conn: AsyncConn, attempt_id: uuid.UUID | str) -> CallCard
     return _card(row, history, aid, att["e164"])
 
 
-__all__ = ["CallCard", "ContactCard", "TargetCard", "attempt_card", "target_card"]
+async def campaign_masking(conn: AsyncConn, campaign_id: int) -> bool | None:
+    """The campaign's masking setting as it is now (None: no such campaign). Read each
+    time a card is sent, so a change applies to calls in progress."""
+    row = await fetch_one(conn, "SELECT masking FROM campaigns WHERE id = %s", (campaign_id,))
+    return None if row is None else bool(row["masking"])
+
+
+__all__ = ["CallCard", "ContactCard", "TargetCard", "attempt_card", "campaign_masking",
+           "target_card"]

@@ -40,7 +40,7 @@ class CallPlan:
         for name in ("attempt_id", "campaign_id", "contact_id", "target_id", "endpoint"):
             if not getattr(self, name):
                 raise ValueError(f"CallPlan.{name}: must not be empty")
-        if not (self.e164.startswith("+") and self.e164[1:].isdigit() and len(self.e164) <= 16):
+        if not (self.e164.startswith("+") and self.e164[1:].isascii() and self.e164[1:].isdigit() and len(self.e164) <= 16):
             raise ValueError("CallPlan.e164: not an E.164 number")
 
 
