@@ -39,6 +39,11 @@ DEFAULT_AGENT_PHONES = ("PJSIP/*", "SIP/*", "IAX2/*", "Local/*@dialer-agents",
 host), a phone of [dialer-agents], a test phone of the opt-in test lines."""
 
 
+DEFAULT_TRUNKS = ("dialer-trunk",)
+"""PJSIP endpoints that are trunks (asterisk-conf/pjsip.conf): ``PJSIP/dialer-trunk`` would
+ring the provider, so no agent's phone may be one (``ORCH_TRUNKS`` names yours)."""
+
+
 class DialRefused(ValueError):
     """A dial string the gate refuses; ``field`` names the input it came from."""
 
@@ -54,6 +59,7 @@ class DialGate:
 
     customer_template: str = "Local/{number}@dialer-out/n"
     agent_phones: tuple[str, ...] = DEFAULT_AGENT_PHONES
+    trunks: tuple[str, ...] = DEFAULT_TRUNKS
 
     def __post_init__(self) -> None:
         if "{number}" not in self.customer_template and "{e164}" not in self.customer_template:
@@ -77,7 +83,7 @@ class DialGate:
         """The phone an agent may be rung on: ``endpoint`` if it is a phone (never a
         customer, a trunk, the AMD context or a number) and either ``configured`` (the one
         an admin set for the agent) or admitted by the allow-list."""
-        phone = self.admin_phone(endpoint, field)
+        phone = self.admin_phone(endpoint, field, trunks=self.trunks)
         if configured is not None and phone == configured:
             return phone
         if not any(fnmatchcase(phone, p) for p in self.agent_phones):
@@ -99,10 +105,11 @@ class DialGate:
             if self.customer(number) != endpoint:
                 raise DialRefused("endpoint", "not the customer endpoint template", endpoint)
             return endpoint
-        return self.admin_phone(endpoint)
+        return self.admin_phone(endpoint, trunks=self.trunks)
 
     @staticmethod
-    def admin_phone(endpoint: str, field: str = "endpoint") -> str:
+    def admin_phone(endpoint: str, field: str = "endpoint", *,
+                    trunks: tuple[str, ...] = DEFAULT_TRUNKS) -> str:
         """A phone an admin configures for an agent: any phone, never a customer path
         (a customer or AMD context, a trunk, a number)."""
         if not isinstance(endpoint, str):
@@ -113,9 +120,12 @@ class DialGate:
             raise DialRefused(field, "must be an Asterisk endpoint like PJSIP/1001 or "
                                      "Local/agent1001@dialer-agents", phone)
         tech, res, where = m.group("tech"), m.group("res"), m.group("where")
-        if re.fullmatch(r"\+?[0-9]+", res) and (tech == "Local" or where):
-            # a number through a context or a trunk: a customer's call, not a phone
+        if re.fullmatch(r"\+?[0-9]+", res) and (tech == "Local" or where or res[0] == "+"):
+            # a number through a context or a trunk, or in international form: a customer's
+            # call, not a phone (an extension-named endpoint such as PJSIP/1001 is a phone)
             raise DialRefused(field, "a phone number is not an agent's phone", phone)
+        if tech != "Local" and res in trunks:
+            raise DialRefused(field, "a trunk is not an agent's phone", phone)
         if tech == "Local":
             if where is None:
                 raise DialRefused(field, "a Local endpoint needs its @context", phone)
@@ -130,4 +140,4 @@ class DialGate:
         return phone
 
 
-__all__ = ["CUSTOMER_CONTEXTS", "DEFAULT_AGENT_PHONES", "DialGate", "DialRefused", "E164"]
+__all__ = ["CUSTOMER_CONTEXTS", "DEFAULT_AGENT_PHONES", "DEFAULT_TRUNKS", "DialGate", "DialRefused", "E164"]

@@ -28,6 +28,8 @@ REFUSED: list[tuple[str, Any]] = [
     ("customer context, a name", "Local/agent1@dialer-out"),
     ("trunk, premium number", "PJSIP/+19005550100@dialer-trunk"),
     ("trunk, a name", "PJSIP/agent1@dialer-trunk"),
+    ("the trunk itself", "PJSIP/dialer-trunk"),
+    ("a number as an endpoint name", "PJSIP/+19005550100"),
     ("SIP through a host", "SIP/19005550100@203.0.113.7"),
     ("AMD context", "Local/s@dialer-amd"),
     ("AMD check context", "Local/s@dialer-amd-check"),

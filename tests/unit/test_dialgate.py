@@ -14,6 +14,9 @@ GATE = DialGate()
     ("PJSIP/+19005550100@dialer-trunk", "phone number"),        # premium rate through the trunk
     ("PJSIP/19005550100@dialer-trunk", "phone number"),
     ("PJSIP/agent1@dialer-trunk", "trunk"),                     # any @: through another endpoint
+    ("PJSIP/+19005550100", "phone number"),                     # a number as an endpoint name
+    ("SIP/+33612345678", "phone number"),
+    ("PJSIP/dialer-trunk", "trunk is not"),                     # the trunk itself: the provider
     ("Local/s@dialer-amd", "reaches customers"),                # the AMD context
     ("Local/agent1@dialer-out/n", "reaches customers"),
     ("Local/x@dialer-stasis", "reaches customers"),
@@ -84,3 +87,12 @@ def test_the_wire_check() -> None:
 def test_defaults_never_admit_a_customer_context() -> None:
     for p in DEFAULT_AGENT_PHONES:
         DialGate(agent_phones=(p,))  # would raise
+
+
+def test_trunks_are_named_by_the_admin() -> None:
+    gate = DialGate(trunks=("carrier-a",))
+    with pytest.raises(DialRefused, match="trunk is not"):
+        gate.agent_phone("PJSIP/carrier-a")
+    with pytest.raises(DialRefused, match="trunk is not"):
+        gate.check_wire("PJSIP/carrier-a", customer=False)
+    assert gate.agent_phone("PJSIP/dialer-trunk") == "PJSIP/dialer-trunk"  # not a trunk here
