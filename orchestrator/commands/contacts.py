@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
 from orchestrator.commands import CliError, echo, echo_lines, json_text, terminal_safe
+from orchestrator.commands.importing import print_summary, run_csv_import
 from orchestrator.config import database_url
 from orchestrator.ledger.contacts import ContactView, contact_view, find_campaign, find_contact_id
-from orchestrator.ledger.importer import ImportFailure, import_contacts
+from orchestrator.ledger.importer import ContactImportReport, import_contacts
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,86 +53,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.set_defaults(func=run_show)
 
 
-# --- progress and messages ---------------------------------------------------------
-
-
-class TerminalProgress:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal.
-
-    Messages (rejected rows and notes) go to stderr too; the bar is cleared before each
-    so the two never mix on one line. They quote the file (cells, header names): they are
-    escaped with terminal_safe.
-    """
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty()
-        self.started = time.monotonic()
-        self._last_draw = 0.0
-        self._line = ""
-
-    def message(self, text: str) -> None:
-        if self._line:
-            self.stream.write("\r\x1b[K")
-        self.stream.write(terminal_safe(text) + "\n")
-        if self._line:
-            self.stream.write(self._line)
-        self.stream.flush()
-
-    def update(self, done: int, total: int, rows: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self._last_draw < 0.1 and done < total:
-            return
-        self._last_draw = now
-        fraction = min(1.0, done / total) if total else 1.0
-        width = 30
-        filled = int(fraction * width)
-        rate = rows / (now - self.started) if now > self.started else 0.0
-        self._line = (
-            f"\r[{'#' * filled}{'-' * (width - filled)}] {fraction:4.0%}  "
-            f"{rows:,} rows  {rate:,.0f} rows/s"
-        )
-        self.stream.write(self._line)
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self._line:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self._line = ""
-
-
-def print_summary(title: str, lines: list[tuple[str, str]]) -> None:
-    """A title (escaped: it names the file and the campaign) and aligned key-value lines."""
-    width = max(len(k) for k, _ in lines)
-    echo(title)
-    for key, value in lines:
-        echo(f"  {key:<{width}}  {value}")
-
-
 # --- contacts import -----------------------------------------------------------------
 
 
 def run_import(args: argparse.Namespace) -> int:
-    bar = TerminalProgress()
-    try:
-        result = import_contacts(
+    status, result = run_csv_import(
+        "contacts import",
+        f'{args.file} -> campaign "{args.campaign}"',
+        lambda report, progress: import_contacts(
             database_url(),
             args.file,
             args.campaign,
             default_region=args.default_region,
             strict=args.strict,
             jobs=args.jobs,
-            report=bar.message,
-            progress=bar.update,
-        )
-    except ImportFailure as exc:
-        bar.finish()
-        raise CliError(f"contacts import: {exc}") from None
-    bar.finish()
-    rows = [
+            report=report,
+            progress=progress,
+        ),
+        _summary,
+    )
+    if status == 0 and args.timings:
+        _print_timings(result)
+    return status
+
+
+def _summary(result: ContactImportReport) -> list[tuple[str, str]]:
+    return [
         ("rows read", f"{result.rows_read:,}"),
         ("contacts imported", f"{result.contacts_imported:,}"),
         ("targets imported", f"{result.targets_imported:,}"),
@@ -143,22 +88,15 @@ def run_import(args: argparse.Namespace) -> int:
         ("duplicate external ids", f"{result.duplicate_external_ids:,}"),
         ("rate", f"{result.rows_per_second:,.0f} rows/s ({result.seconds:.2f} s)"),
     ]
-    if not result.committed:
-        print_summary(
-            f'contacts import: {args.file} -> campaign "{args.campaign}": NOTHING IMPORTED '
-            f"(--strict and {result.rows_rejected:,} bad rows)",
-            rows,
-        )
-        return 1
-    print_summary(f'contacts import: {args.file} -> campaign "{args.campaign}"', rows)
-    if args.timings:
-        print_summary("timings (s)", [(k, f"{v:.2f}") for k, v in result.timings.items()])
-        phones_cpu = result.timings.get("phones_cpu", 0.0)
-        if result.numbers_analyzed and phones_cpu > 0:
-            echo(f"phone numbers analyzed {result.numbers_analyzed:,}: "
-                 f"{phones_cpu / result.numbers_analyzed * 1e6:.1f} µs CPU each, "
-                 f"{result.numbers_analyzed / phones_cpu:,.0f} numbers/s per core")
-    return 0
+
+
+def _print_timings(result: ContactImportReport) -> None:
+    print_summary("timings (s)", [(k, f"{v:.2f}") for k, v in result.timings.items()])
+    phones_cpu = result.timings.get("phones_cpu", 0.0)
+    if result.numbers_analyzed and phones_cpu > 0:
+        echo(f"phone numbers analyzed {result.numbers_analyzed:,}: "
+             f"{phones_cpu / result.numbers_analyzed * 1e6:.1f} µs CPU each, "
+             f"{result.numbers_analyzed / phones_cpu:,.0f} numbers/s per core")
 
 
 # --- contacts show ---------------------------------------------------------------------

@@ -10,11 +10,17 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from orchestrator.commands import CliError, echo
-from orchestrator.commands.contacts import TerminalProgress, print_summary
+from orchestrator.commands.importing import run_csv_import
 from orchestrator.config import database_url
 from orchestrator.ledger import dnc as dnc_ledger
 from orchestrator.ledger.contacts import find_campaign
-from orchestrator.ledger.importer import ImportFailure, check_region, dnc_e164, import_dnc
+from orchestrator.ledger.importer import (
+    DncImportReport,
+    ImportFailure,
+    check_region,
+    dnc_e164,
+    import_dnc,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,22 +59,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    bar = TerminalProgress()
-    try:
-        result = import_dnc(
+    status, _result = run_csv_import(
+        "dnc import",
+        args.file,
+        lambda report, progress: import_dnc(
             database_url(),
             args.file,
             campaign_name=args.campaign,
             default_region=args.default_region,
             strict=args.strict,
-            report=bar.message,
-            progress=bar.update,
-        )
-    except ImportFailure as exc:
-        bar.finish()
-        raise CliError(f"dnc import: {exc}") from None
-    bar.finish()
-    rows = [
+            report=report,
+            progress=progress,
+        ),
+        _summary,
+    )
+    return status
+
+
+def _summary(result: DncImportReport) -> list[tuple[str, str]]:
+    return [
         ("rows read", f"{result.rows_read:,}"),
         ("entries added", f"{result.entries_added:,}"),
         ("entries refreshed", f"{result.entries_updated:,}"),
@@ -77,12 +86,6 @@ def run_import(args: argparse.Namespace) -> int:
         ("targets marked DNC", f"{result.targets_marked:,}"),
         ("rate", f"{result.rows_per_second:,.0f} rows/s ({result.seconds:.2f} s)"),
     ]
-    if not result.committed:
-        print_summary(f"dnc import: {args.file}: NOTHING IMPORTED "
-                      f"(--strict and {result.rows_rejected:,} bad rows)", rows)
-        return 1
-    print_summary(f"dnc import: {args.file}", rows)
-    return 0
 
 
 _DURATION = re.compile(r"^(\d+)\s*([dhm])$")

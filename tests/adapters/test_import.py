@@ -16,8 +16,8 @@ import pytest
 from bench.import_bench import generate
 from orchestrator.cli import main
 from orchestrator.core.phones import PhoneError, analyze_phone
-from orchestrator.ledger import importer
 from orchestrator.ledger.importer import CsvSource, import_contacts, parse_chunk
+from orchestrator.ledger.importer import contact_import as importer
 
 REPO = Path(__file__).resolve().parents[2]
 

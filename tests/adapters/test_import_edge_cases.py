@@ -15,8 +15,8 @@ import psycopg
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.ledger import importer
 from orchestrator.ledger.importer import ImportFailure, import_contacts, parse_chunk
+from orchestrator.ledger.importer import contact_import as importer
 
 HEADER = "external_id,first_name,last_name,phone1,tier,notes\n"
 
