@@ -21,6 +21,7 @@ db:
 
 lint: install
 	$(BIN)/ruff check orchestrator pbxsim tests bench
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy

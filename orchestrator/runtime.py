@@ -4,7 +4,7 @@ app, and runs them in one TaskGroup until asked to stop.
     settings ─► Runtime.run(stop)
                   ├─ ledger pool (psycopg_pool)
                   ├─ AriClient + AriEventStream ──► Dialer.channels.on_<Event>  (per-channel order)
-                  │                          └────► Dialer.reconcile (after every (re)connect)
+                  │                          └────► Dialer.recovery.reconcile (after every (re)connect)
                   ├─ AmiListener (UserEvents for wallboards; optional)
                   ├─ Dialer: agent sessions, campaign dialing loops, call actors, timers
                   └─ aiohttp web app: REST + /api/v1/events + /metrics + /openapi.json
@@ -28,11 +28,11 @@ import structlog
 from aiohttp import web
 
 from orchestrator.api.app import build_app
-from orchestrator.api.auth import Principal, Role
-from orchestrator.api.hub import EventHub
 from orchestrator.ari import AriClient, AriConfig, AriEventStream, dispatch_by_name
 from orchestrator.config import Settings
+from orchestrator.core.access import Principal, Role
 from orchestrator.dialer.dialer import Dialer
+from orchestrator.hub import EventHub
 from orchestrator.ledger import agents as agents_ledger
 from orchestrator.ledger.pool import open_pool
 from orchestrator.metrics import DialerMetrics
@@ -82,7 +82,7 @@ class Runtime:
                     pool=pool, ari=ari, settings=s, instance_id=self.instance_id,
                     hub=self.hub, metrics=self.metrics)
                 stream = AriEventStream(ari, dispatch_by_name(dialer.channels),
-                                        resync=dialer.reconcile)
+                                        resync=dialer.recovery.reconcile)
                 dialer.attach_stream(stream)
 
                 async def token_lookup(token: str) -> Principal | None:

@@ -22,7 +22,6 @@ from psycopg_pool import PoolTimeout
 from orchestrator.api import keys
 from orchestrator.api.auth import (
     CachedTokenLookup,
-    Role,
     TokenBackoff,
     TokenLookup,
     forbidden,
@@ -31,11 +30,12 @@ from orchestrator.api.auth import (
     unauthorized,
 )
 from orchestrator.api.handlers import path_agent_id
-from orchestrator.api.hub import EventHub
 from orchestrator.api.openapi import build_openapi
 from orchestrator.api.routes import ROUTES, ApiRoute
 from orchestrator.api.service import STATS_CACHE, STATS_CACHE_S, DialerApi, FiguresCache
+from orchestrator.core.access import Role
 from orchestrator.dialer.errors import DialerError
+from orchestrator.hub import EventHub
 from orchestrator.ledger.campaigns import CampaignError, CampaignNotFound, CampaignTransitionError
 from orchestrator.metrics import DialerMetrics
 

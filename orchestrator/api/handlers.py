@@ -17,8 +17,9 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator.api import keys
 from orchestrator.api import schemas as s
-from orchestrator.api.auth import Principal, token_from_request
+from orchestrator.api.auth import token_from_request
 from orchestrator.api.service import STATS_CACHE
+from orchestrator.core.access import Principal
 from orchestrator.dialer.errors import DialerError, Invalid, NotFound
 
 M = TypeVar("M", bound=BaseModel)

@@ -6,9 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from orchestrator.api.auth import CachedTokenLookup, Principal
-from orchestrator.api.hub import EventHub
+from orchestrator.api.auth import CachedTokenLookup
 from orchestrator.api.service import DialerApi
+from orchestrator.core.access import Principal
+from orchestrator.hub import EventHub
 from orchestrator.metrics import DialerMetrics
 
 SERVICE = web.AppKey("service", DialerApi)

@@ -250,7 +250,7 @@ def build_openapi(routes: tuple[ApiRoute, ...], *, version: str = "0.1.0") -> di
 
 
 def _allowed(route: ApiRoute, role: str) -> bool:
-    from orchestrator.api.auth import Role
+    from orchestrator.core.access import Role
 
     assert route.role is not None
     return Role(role).at_least(route.role)

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from orchestrator.api import handlers as h
 from orchestrator.api import schemas as s
-from orchestrator.api.auth import Role
+from orchestrator.core.access import Role
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

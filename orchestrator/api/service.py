@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from orchestrator.api.auth import Principal
+from orchestrator.core.access import Principal
 
 
 class DialerApi(Protocol):

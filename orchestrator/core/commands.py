@@ -28,6 +28,7 @@ from orchestrator.core.calls.commands import (
     PublishAttempt,
     RecordAttempt,
     RecordOutcome,
+    RecordProgress,
     ReleaseTarget,
     RequestAgent,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "RecordAttempt",
     "RecordDisposition",
     "RecordOutcome",
+    "RecordProgress",
     "RejectTarget",
     "ReleaseTarget",
     "RemoveFromBridge",

@@ -56,7 +56,7 @@ class ChannelDirectory:
 
     def register(self, channel_id: str, actor: Actor, *, core_id: str | None = None) -> None:
         """Route events of wire id ``channel_id`` to ``actor`` (as ``core_id`` when the core
-        named the channel differently, see executor.wire_id)."""
+        named the channel differently, see kernel.ids.wire_id)."""
         self._owners[channel_id] = actor
         if core_id is not None and core_id != channel_id:
             self._core[channel_id] = core_id

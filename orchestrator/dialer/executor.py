@@ -39,6 +39,7 @@ from orchestrator.core import events as ev
 from orchestrator.core.calls import prefix_clash
 from orchestrator.core.dialgate import DialRefused
 from orchestrator.dialer.actors import Actor
+from orchestrator.dialer.kernel.ids import wire_id
 from orchestrator.dialer.settings import AUTO_CODE, ledger_outcome
 from orchestrator.ledger import attempts as attempts_ledger
 from orchestrator.ledger import claims as claims_ledger
@@ -50,11 +51,6 @@ log = structlog.get_logger("orchestrator.dialer.executor")
 
 ORIGINATE_CONNECT_WAIT_S = 2.0
 """How long an originate waits for a dropped ARI socket to come back before giving up."""
-
-
-def wire_id(core_id: str) -> str:
-    """An ARI-safe id for a core id: no '/', which would change the REST path."""
-    return core_id.replace("/", ".")
 
 
 def _int(v: str | None) -> int | None:
@@ -494,6 +490,9 @@ class CommandExecutor:
 
     async def do_PublishAttempt(self, cmd: c.PublishAttempt, actor: Actor) -> None:
         await self.d.published_attempt(cmd, actor)
+
+    async def do_RecordProgress(self, cmd: c.RecordProgress, actor: Actor) -> None:
+        await self.d.record_progress(cmd)
 
     async def do_PublishCampaignState(self, cmd: c.PublishCampaignState, actor: Actor) -> None:
         self.d.hub.publish("campaign.state", {"campaign_id": cmd.campaign_id, "state": cmd.state},

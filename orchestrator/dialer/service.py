@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from orchestrator.api.auth import Principal, Role
 from orchestrator.core import events as ev
+from orchestrator.core.access import Principal, Role
 from orchestrator.core.agents import AgentState
 from orchestrator.core.dialgate import DialRefused
 from orchestrator.dialer.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable

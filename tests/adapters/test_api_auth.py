@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from orchestrator.api.auth import Role
 from orchestrator.api.routes import ROUTES, ApiRoute
+from orchestrator.core.access import Role
 from orchestrator.ledger import agents as agents_ledger
 from orchestrator.ledger.pool import connect
 from tests.e2e.support import (

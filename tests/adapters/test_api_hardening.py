@@ -25,9 +25,10 @@ import pytest
 from aiohttp import web
 
 from orchestrator.api.app import build_app
-from orchestrator.api.auth import CachedTokenLookup, Principal, Role, TokenBackoff
+from orchestrator.api.auth import CachedTokenLookup, TokenBackoff
 from orchestrator.api.routes import ROUTES
 from orchestrator.api.service import STATS_CACHE
+from orchestrator.core.access import Principal, Role
 from orchestrator.ledger import agents as agents_ledger
 from orchestrator.ledger.pool import AsyncConn, open_pool
 from orchestrator.runtime import Runtime

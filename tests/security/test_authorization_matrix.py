@@ -29,9 +29,9 @@ import aiohttp
 import pytest
 
 from orchestrator.api.app import build_app
-from orchestrator.api.auth import Role
 from orchestrator.api.handlers import RIGHTS_RECHECK_S, WS_RIGHTS_GONE
 from orchestrator.api.routes import ROUTES, ApiRoute
+from orchestrator.core.access import Role
 from orchestrator.ledger import agents as agents_ledger
 from orchestrator.ledger.pool import connect
 from tests.e2e.support import TestAgent as Caller

@@ -144,7 +144,7 @@ class AgentSideHandlers(AttemptSteps):
         # Customer first: the customer is still live and the grace still runs.
         self.conversation.forget_agent()
         self.state = CallState.LIVE
-        return [RequestAgent(self.attempt_id, self.plan.campaign_id), self._publish(now)]
+        return [RequestAgent(self.attempt_id, self.plan.campaign_id), *self._publish(now)]
 
     def _on_agent_leg_gone(self, now: datetime, why: str) -> list[Command]:
         state = self.state

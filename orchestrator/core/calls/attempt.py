@@ -113,7 +113,7 @@ class CallMachine(CustomerLegHandlers, AgentSideHandlers):
         else:
             self.state = CallState.AGENT_DIALING
             out += self.conversation.dial_agent_leg()
-        out.append(self._publish(now))
+        out += self._publish(now)
         return out
 
     def handle(self, event: Event, now: datetime) -> list[Command]:

@@ -23,6 +23,7 @@ __all__ = [
     "PublishAttempt",
     "RecordAttempt",
     "RecordOutcome",
+    "RecordProgress",
     "ReleaseTarget",
     "RequestAgent",
 ]
@@ -164,6 +165,26 @@ class RequestAgent(Command):
     "The call."
     campaign_id: str
     "Its campaign."
+
+
+@dataclass(frozen=True, slots=True)
+class RecordProgress(Command):
+    """Write an attempt's progress to the ledger: ringing, answered, the AMD verdict.
+
+    Emitted with each `PublishAttempt` that has any of them to tell; the shell writes
+    each fact once per attempt (a later repeat changes nothing), so the history reads
+    ringing, answered, then bridged, and an AMD verdict is known before the call ends
+    (an agent may report a false positive while it is up).
+    """
+
+    attempt_id: str
+    "Attempt."
+    ringing: bool
+    "The customer's phone is ringing (the call is in state ringing)."
+    answered: bool
+    "The customer has answered."
+    amd_status: AmdStatus | None = None
+    "AMD's verdict, once known."
 
 
 @dataclass(frozen=True, slots=True)

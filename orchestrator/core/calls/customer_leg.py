@@ -75,7 +75,7 @@ class CustomerLegHandlers(AttemptSteps):
         self.state = CallState.RINGING
         self.ring_started_at = now
         at = now + timedelta(seconds=self.settings.no_answer_timeout_s)
-        return [self._timers.start("no_answer", at), self._publish(now)]
+        return [self._timers.start("no_answer", at), *self._publish(now)]
 
     def _on_customer_answered(self, ev: CallAnswered, now: datetime) -> list[Command]:
         if self.state not in BEFORE_ANSWER:
@@ -89,7 +89,7 @@ class CustomerLegHandlers(AttemptSteps):
         elif self.settings.amd_policy is not AmdPolicy.OFF:
             self.state = CallState.AMD
             at = now + timedelta(seconds=self.settings.amd_max_s)
-            out += [self._timers.start("amd", at), self._publish(now)]
+            out += [self._timers.start("amd", at), *self._publish(now)]
         else:
             out += self._go_live(now)
         return out
@@ -220,7 +220,7 @@ class CustomerLegHandlers(AttemptSteps):
             out += [
                 DetectBeep(self.customer_channel_id),
                 self._timers.start("beep", at),
-                self._publish(now),
+                *self._publish(now),
             ]
             return out
         out.append(Hangup(self.customer_channel_id))

@@ -21,6 +21,7 @@ from orchestrator.core.calls.commands import (
     PublishAttempt,
     RecordAttempt,
     RecordOutcome,
+    RecordProgress,
     ReleaseTarget,
     RequestAgent,
 )
@@ -189,7 +190,7 @@ class AttemptSteps:
             )
         )
         out += self._after_customer_dialed(now)
-        out.append(self._publish(now))
+        out += self._publish(now)
         return out
 
     # ------------------------------------------------- the customer waits
@@ -203,13 +204,13 @@ class AttemptSteps:
         if self.conversation.agent is not None:
             out += self._connect_agent(now)
         else:
-            out += [RequestAgent(self.attempt_id, self.plan.campaign_id), self._publish(now)]
+            out += [RequestAgent(self.attempt_id, self.plan.campaign_id), *self._publish(now)]
         return out
 
     def _connect_agent(self, now: datetime) -> list[Command]:
         if not self.conversation.agent_on_own_leg:
             self.state = CallState.CONNECTING
-            return self.conversation.dial_agent_leg() + [self._publish(now)]
+            return self.conversation.dial_agent_leg() + self._publish(now)
         out = self.conversation.join_agent_bridge()
         self.state = CallState.BRIDGED
         return out + self._on_connected(now)
@@ -222,7 +223,7 @@ class AttemptSteps:
             )
         out: list[Command] = [self._timers.cancel("grace")]
         out += self.conversation.connect(now)
-        out.append(self._publish(now))
+        out += self._publish(now)
         return out
 
     def _abandon(self, now: datetime) -> list[Command]:
@@ -239,7 +240,7 @@ class AttemptSteps:
                     channel_id=self.customer_channel_id,
                 ),
                 self._timers.start("media", now + timedelta(seconds=MEDIA_GUARD_S)),
-                self._publish(now),
+                *self._publish(now),
             ]
             return out
         return out + [Hangup(self.customer_channel_id)] + self._hanging_up(now)
@@ -261,7 +262,7 @@ class AttemptSteps:
             if self._timers.is_armed(purpose)
         ]
         out.append(self._timers.start("gone", now + timedelta(seconds=GONE_GUARD_S)))
-        out.append(self._publish(now))
+        out += self._publish(now)
         return out
 
     def _end(self, now: datetime) -> list[Command]:
@@ -271,7 +272,7 @@ class AttemptSteps:
         out: list[Command] = [*self._timers.cancel_all(), *self.conversation.close()]
         if self.attempt_recorded:
             out.append(self._outcome_record(now))
-        out.append(self._publish(now))
+        out += self._publish(now)
         return out
 
     def _outcome_record(self, now: datetime) -> RecordOutcome:
@@ -323,11 +324,19 @@ class AttemptSteps:
                 self.attempt_id, self.state, event, f"agent {agent_id} is not on this call"
             )
 
-    def _publish(self, now: datetime) -> PublishAttempt:
-        return PublishAttempt(
+    def _publish(self, now: datetime) -> list[Command]:
+        """Tell supervisors the attempt's progress and, when there is any to write, the
+        ledger too (a ledger write is a command of its own, never a side effect of a
+        publish)."""
+        out: list[Command] = [PublishAttempt(
             self.attempt_id,
             self.plan.campaign_id,
             self.state.value,
             now,
             self.outcome if self.state is CallState.ENDED else None,
-        )
+        )]
+        ringing = self.state is CallState.RINGING
+        answered = self.answered_at is not None
+        if ringing or answered or self.amd_status is not None:
+            out.append(RecordProgress(self.attempt_id, ringing, answered, self.amd_status))
+        return out

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.api.auth import Principal, Role
+from orchestrator.core.access import Principal, Role
 
 __all__ = ["EventHub", "HubClient"]
 
