@@ -137,7 +137,7 @@ def _settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return s
 
 
-def _print_campaign(c: ledger.CampaignSettings, teams: list[str], as_json: bool) -> None:
+def _print_campaign(c: ledger.Campaign, teams: list[str], as_json: bool) -> None:
     if as_json:
         print(json_text({**c.to_json(), "teams": teams}, indent=2, sort_keys=True))
         return
@@ -196,7 +196,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_create(args: argparse.Namespace) -> int:
     settings = _settings_from_args(args)
 
-    async def go(conn: AsyncConn) -> tuple[ledger.CampaignSettings, list[str]]:
+    async def go(conn: AsyncConn) -> tuple[ledger.Campaign, list[str]]:
         c = await ledger.create_campaign(conn, args.name, actor=actor(), teams=args.team, **settings)
         return c, await ledger.campaign_teams(conn, c.id)
 
@@ -216,7 +216,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     if not settings:
         raise CliError("update: nothing to change (give at least one setting)")
 
-    async def go(conn: AsyncConn) -> tuple[ledger.CampaignSettings, list[str]]:
+    async def go(conn: AsyncConn) -> tuple[ledger.Campaign, list[str]]:
         c = await ledger.update_campaign(conn, args.name, settings, actor=actor())
         return c, await ledger.campaign_teams(conn, c.id)
 
@@ -229,7 +229,7 @@ def cmd_update(args: argparse.Namespace) -> int:
 
 
 def cmd_transition(args: argparse.Namespace) -> int:
-    async def go(conn: AsyncConn) -> ledger.CampaignSettings:
+    async def go(conn: AsyncConn) -> ledger.Campaign:
         return await ledger.transition_campaign(conn, args.name, args.action, actor=actor())
 
     c = with_ledger(go)
@@ -238,7 +238,7 @@ def cmd_transition(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    async def go(conn: AsyncConn) -> list[tuple[ledger.CampaignSettings, list[str]]]:
+    async def go(conn: AsyncConn) -> list[tuple[ledger.Campaign, list[str]]]:
         return [(c, await ledger.campaign_teams(conn, c.id)) for c in await ledger.list_campaigns(conn)]
 
     rows = with_ledger(go)
@@ -257,7 +257,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    async def go(conn: AsyncConn) -> tuple[ledger.CampaignSettings, list[str]]:
+    async def go(conn: AsyncConn) -> tuple[ledger.Campaign, list[str]]:
         c = await ledger.get_campaign(conn, args.name)
         return c, await ledger.campaign_teams(conn, c.id)
 

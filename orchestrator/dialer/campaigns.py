@@ -34,7 +34,7 @@ from orchestrator.dialer.settings import core_settings
 from orchestrator.ledger import attempts as attempts_ledger
 from orchestrator.ledger import campaigns as campaigns_ledger
 from orchestrator.ledger import claims as claims_ledger
-from orchestrator.ledger.campaigns import CampaignSettings as LedgerCampaign
+from orchestrator.ledger.campaigns import Campaign as LedgerCampaign
 from orchestrator.ledger.pool import AsyncConn
 
 if TYPE_CHECKING:

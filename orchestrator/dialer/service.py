@@ -253,7 +253,7 @@ class DialerService:
             counts = await _attempt_counts(conn, c.id)
         return self._stats_of(c, live, counts)
 
-    def _stats_of(self, c: campaigns_ledger.CampaignSettings, live: int,
+    def _stats_of(self, c: campaigns_ledger.Campaign, live: int,
                   counts: dict[str, Any]) -> dict[str, Any]:
         d = self.d
         runner = d.campaigns.runners.get(c.id)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from orchestrator.core.campaigns import MAX_GRACE_SECONDS
 from orchestrator.core.campaigns import CampaignSettings as CoreSettings
 from orchestrator.core.commands import CallOutcome
-from orchestrator.ledger.campaigns import CampaignSettings as LedgerCampaign
+from orchestrator.ledger.campaigns import Campaign as LedgerCampaign
 
 AUTO_CODE = "__auto__"
 """Default wrap-up code when the campaign names none: the ledger then dispositions the

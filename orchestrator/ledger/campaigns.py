@@ -71,7 +71,7 @@ class CampaignTransitionError(CampaignError):
 
 
 @dataclass(frozen=True)
-class CampaignSettings:
+class Campaign:
     """Every column of `campaigns`, typed. Durations are timedelta, times of day are time."""
 
     id: int
@@ -141,7 +141,7 @@ class CampaignSettings:
 # Settings a caller may set on create/update (everything but id, name, status, timestamps).
 EDITABLE_FIELDS: tuple[str, ...] = tuple(
     f.name
-    for f in dataclasses.fields(CampaignSettings)
+    for f in dataclasses.fields(Campaign)
     if f.name not in ("id", "name", "status", "created_at", "updated_at")
 )
 
@@ -300,7 +300,7 @@ def validate_name(name: Any) -> str:
 
 
 def validate_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Check and normalise settings (names as in CampaignSettings); raises CampaignError(field).
+    """Check and normalise settings (names as in Campaign); raises CampaignError(field).
 
     Cross-field checks that need the current row (window start < end) are done by
     `create_campaign` / `update_campaign` on the merged values.
@@ -411,17 +411,17 @@ def _db_error(exc: psycopg.errors.IntegrityError) -> CampaignError:
 # ---------------------------------------------------------------- reads
 
 
-def campaign_from_row(row: Mapping[str, Any]) -> CampaignSettings:
-    """A campaigns row (as a mapping) to CampaignSettings."""
-    kw = {f.name: row[f.name] for f in dataclasses.fields(CampaignSettings)}
+def campaign_from_row(row: Mapping[str, Any]) -> Campaign:
+    """A campaigns row (as a mapping) to Campaign."""
+    kw = {f.name: row[f.name] for f in dataclasses.fields(Campaign)}
     for k in ("power_lines_per_agent", "abandon_cap", "abandon_grace_seconds"):
         kw[k] = float(kw[k])
     kw["window_days"] = tuple(kw["window_days"])
     kw["cadence"] = {str(k): int(v) for k, v in (kw["cadence"] or {}).items()}
-    return CampaignSettings(**kw)
+    return Campaign(**kw)
 
 
-async def get_campaign(conn: AsyncConn, name_or_id: str | int) -> CampaignSettings:
+async def get_campaign(conn: AsyncConn, name_or_id: str | int) -> Campaign:
     """The campaign by name (str) or id (int); raises CampaignNotFound."""
     if isinstance(name_or_id, int):
         row = await fetch_one(conn, "SELECT * FROM campaigns WHERE id = %s", (name_or_id,))
@@ -432,7 +432,7 @@ async def get_campaign(conn: AsyncConn, name_or_id: str | int) -> CampaignSettin
     return campaign_from_row(row)
 
 
-async def list_campaigns(conn: AsyncConn, *, status: str | None = None) -> list[CampaignSettings]:
+async def list_campaigns(conn: AsyncConn, *, status: str | None = None) -> list[Campaign]:
     """All campaigns (optionally of one status), by name."""
     if status is None:
         rows = await fetch_all(conn, "SELECT * FROM campaigns ORDER BY name")
@@ -455,7 +455,7 @@ async def campaign_teams(conn: AsyncConn, campaign_id: int) -> list[str]:
 # ---------------------------------------------------------------- writes
 
 
-async def _check_code_refs(conn: AsyncConn, values: Mapping[str, Any], current: CampaignSettings | None) -> None:
+async def _check_code_refs(conn: AsyncConn, values: Mapping[str, Any], current: Campaign | None) -> None:
     code_id = values.get("default_wrapup_code_id")
     if code_id is None:
         return
@@ -472,7 +472,7 @@ async def create_campaign(
     actor: str = "system",
     teams: Iterable[str] = (),
     **settings: Any,
-) -> CampaignSettings:
+) -> Campaign:
     """Create a campaign in status draft; unspecified settings take the schema defaults.
 
     Teams are linked by name and must exist. Raises CampaignError naming the field.
@@ -510,8 +510,8 @@ async def create_campaign(
 
 async def update_campaign(
     conn: AsyncConn, name_or_id: str | int, changes: Mapping[str, Any], *, actor: str = "system"
-) -> CampaignSettings:
-    """Change settings (names as in CampaignSettings, plus `name` to rename).
+) -> Campaign:
+    """Change settings (names as in Campaign, plus `name` to rename).
 
     Raises CampaignError naming the field; nothing is changed when any field is bad.
     """
@@ -557,7 +557,7 @@ _TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 
 async def transition_campaign(
     conn: AsyncConn, name_or_id: str | int, action: str, *, actor: str = "system", reason: str | None = None
-) -> CampaignSettings:
+) -> Campaign:
     """Apply start | pause | stop; raises CampaignTransitionError when not allowed from the status.
 
     Stopping releases every lease held on the campaign's targets.
@@ -597,15 +597,15 @@ async def transition_campaign(
         return campaign_from_row(row2)
 
 
-async def start_campaign(conn: AsyncConn, name_or_id: str | int, *, actor: str = "system") -> CampaignSettings:
+async def start_campaign(conn: AsyncConn, name_or_id: str | int, *, actor: str = "system") -> Campaign:
     return await transition_campaign(conn, name_or_id, "start", actor=actor)
 
 
-async def pause_campaign(conn: AsyncConn, name_or_id: str | int, *, actor: str = "system") -> CampaignSettings:
+async def pause_campaign(conn: AsyncConn, name_or_id: str | int, *, actor: str = "system") -> Campaign:
     return await transition_campaign(conn, name_or_id, "pause", actor=actor)
 
 
-async def stop_campaign(conn: AsyncConn, name_or_id: str | int, *, actor: str = "system") -> CampaignSettings:
+async def stop_campaign(conn: AsyncConn, name_or_id: str | int, *, actor: str = "system") -> Campaign:
     return await transition_campaign(conn, name_or_id, "stop", actor=actor)
 
 
@@ -756,7 +756,7 @@ OUTCOME_LABELS: dict[str, str] = {
 }
 
 
-def dialing_policy(campaign: CampaignSettings, codes: Iterable[WrapUpCode]) -> DialingPolicy:
+def dialing_policy(campaign: Campaign, codes: Iterable[WrapUpCode]) -> DialingPolicy:
     """The rules.DialingPolicy of a campaign.
 
     Cadence precedence (later wins): rules.DEFAULT_CADENCE < system codes' retry_after <
@@ -795,7 +795,7 @@ def dialing_policy(campaign: CampaignSettings, codes: Iterable[WrapUpCode]) -> D
     )
 
 
-async def load_dialing_policy(conn: AsyncConn, campaign: CampaignSettings) -> DialingPolicy:
+async def load_dialing_policy(conn: AsyncConn, campaign: Campaign) -> DialingPolicy:
     """dialing_policy() with the campaign's wrap-up codes read from the ledger."""
     return dialing_policy(campaign, await wrapup_codes(conn, campaign.id))
 
@@ -844,7 +844,7 @@ async def load_pacing_state(conn: AsyncConn, campaign_id: int, *,
     return dict(snap) if isinstance(snap, Mapping) else None
 
 
-async def agent_campaigns(conn: AsyncConn, agent_id: int) -> list[CampaignSettings]:
+async def agent_campaigns(conn: AsyncConn, agent_id: int) -> list[Campaign]:
     """Campaigns an agent may log in to: those linked to one of its teams, and those linked
     to no team at all (open to every agent), by name."""
     rows = await fetch_all(

@@ -49,8 +49,8 @@ from orchestrator.core.rules import (
 )
 from orchestrator.ledger.attempts import next_attempt_number
 from orchestrator.ledger.campaigns import (
+    Campaign,
     CampaignNotFound,
-    CampaignSettings,
     get_campaign,
     load_dialing_policy,
 )
@@ -484,7 +484,7 @@ async def write_ahead_attempt(
     system_call_cap: int | None = None,
     require_lease: bool = True,
     now: datetime | None = None,
-    campaign: CampaignSettings | None = None,
+    campaign: Campaign | None = None,
     policy: DialingPolicy | None = None,
 ) -> AttemptTicket | AttemptRefusal:
     """Commit an attempt for a leased target, or say why not. Originate only on a ticket.

@@ -18,12 +18,12 @@ database_url = ledger_seed.database_url
 ledger_session_database = ledger_seed.ledger_session_database
 
 
-async def _setup(conn: AsyncConn, **settings: object) -> campaigns.CampaignSettings:
+async def _setup(conn: AsyncConn, **settings: object) -> campaigns.Campaign:
     c = await campaigns.create_campaign(conn, "Autumn", mode="progressive", **settings)
     return await campaigns.start_campaign(conn, c.id)
 
 
-async def _dial(conn: AsyncConn, c: campaigns.CampaignSettings, tid: int, *, owner: str = "a",
+async def _dial(conn: AsyncConn, c: campaigns.Campaign, tid: int, *, owner: str = "a",
                 agent_id: int | None = None, now=NOON) -> AttemptTicket:
     res = await claims.claim_targets(conn, c.id, owner=owner, limit=50, now=now)
     assert tid in {t.target_id for t in res.claimed}, res

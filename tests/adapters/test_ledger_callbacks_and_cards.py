@@ -20,13 +20,13 @@ database_url = ledger_seed.database_url
 ledger_session_database = ledger_seed.ledger_session_database
 
 
-async def _campaign(conn: AsyncConn, name: str = "Winter", **settings: object) -> campaigns.CampaignSettings:
+async def _campaign(conn: AsyncConn, name: str = "Winter", **settings: object) -> campaigns.Campaign:
     settings = {"mode": "progressive", **settings}
     c = await campaigns.create_campaign(conn, name, **settings)
     return await campaigns.start_campaign(conn, c.id)
 
 
-async def _dial(conn: AsyncConn, c: campaigns.CampaignSettings, tid: int, *, owner: str = "a",
+async def _dial(conn: AsyncConn, c: campaigns.Campaign, tid: int, *, owner: str = "a",
                 agent_id: int | None = None) -> AttemptTicket:
     res = await claims.claim_targets(conn, c.id, owner=owner, limit=50, now=NOON)
     assert tid in {t.target_id for t in res.claimed}, res

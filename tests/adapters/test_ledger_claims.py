@@ -21,7 +21,7 @@ database_url = ledger_seed.database_url
 ledger_session_database = ledger_seed.ledger_session_database
 
 
-async def _running(conn: AsyncConn, name: str = "Spring", **settings: object) -> campaigns.CampaignSettings:
+async def _running(conn: AsyncConn, name: str = "Spring", **settings: object) -> campaigns.Campaign:
     c = await campaigns.create_campaign(conn, name, mode="progressive", **settings)
     return await campaigns.start_campaign(conn, c.id)
 

@@ -48,7 +48,7 @@ def number(i: int, last_digit: int) -> str:
 
 
 async def make_campaign(database_url: str, name: str, *, start: bool = True,
-                        teams: Iterable[str] = (), **settings: Any) -> campaigns_ledger.CampaignSettings:
+                        teams: Iterable[str] = (), **settings: Any) -> campaigns_ledger.Campaign:
     defaults: dict[str, Any] = {"window_start": "00:00", "window_end": "23:59",
                                 "wrapup_seconds": 30, "silent_call_message": "sound:lab/hello"}
     defaults.update(settings)
