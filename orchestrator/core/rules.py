@@ -33,18 +33,8 @@ constraint holds at once, or None when no such instant exists within
 ``policy.horizon`` (14 days) of the end of the time locks, when the zone is
 unknown, or when the contact expires first.
 
-Calling window semantics. The window is a span of local wall-clock time
-(start inclusive, end exclusive) on allowed days. An instant is inside it in
-a zone when the wall clock *shown* in that zone at that instant reads a time
-in the span, on a local date whose hours allow it. This is the regulator's
-reading ("not before 8 a.m. or after 9 p.m. local time at the called
-party's location") and it settles DST deterministically:
-
-* A start in a spring-forward gap (nonexistent local time) shifts forward:
-  the window opens at the transition instant, the first wall reading after
-  the start.
-* An ambiguous start (fall-back) opens at its first occurrence (fold=0). A
-  span that lies inside a repeated hour is inside twice, as the clock is.
+Calling window semantics (how DST is settled): see :mod:`orchestrator.core.calling_window`;
+the policy's outcome classes and cadence: :mod:`orchestrator.core.dialing_policy`.
 
 The target's zones are the contact's own IANA zone when known, otherwise
 every zone its number may be in (phonenumbers' prefix data); the window must
@@ -58,14 +48,27 @@ datetime raises ValueError naming the field.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from functools import lru_cache
-from types import MappingProxyType
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from orchestrator.core.calling_window import (
+    CallingWindow,
+    _check_aware,
+    _require_aware,
+    _search_opening,
+    next_window_opening,
+    resolve_zones,
+    window_intervals,
+    window_open,
+)
+from orchestrator.core.dialing_policy import (
+    DEFAULT_CADENCE,
+    DEFAULT_OUTCOME_CLASSES,
+    DialingPolicy,
+    OutcomeClass,
+    normalize_outcome,
+)
 from orchestrator.core.phones import candidate_time_zones
 
 __all__ = [
@@ -114,220 +117,6 @@ PERMANENT_REASONS: frozenset[UnavailableReason] = frozenset(
     }
 )
 """Reasons that time alone never clears (``next_dialable_at`` is None)."""
-
-
-class OutcomeClass(StrEnum):
-    """What an outcome or wrap-up code means for further dialing."""
-
-    FINAL_SUCCESS = "final_success"
-    FINAL_FAILURE = "final_failure"
-    RETRY = "retry"
-    DNC = "dnc"
-
-
-_OUTCOME_SEP = re.compile(r"[\s\-/]+")
-
-
-def normalize_outcome(code: str) -> str:
-    """Canonical key of an outcome or wrap-up code: ``"No answer"`` -> ``"no_answer"``."""
-    return _OUTCOME_SEP.sub("_", code.strip().lower())
-
-
-DEFAULT_OUTCOME_CLASSES: Mapping[str, OutcomeClass] = MappingProxyType(
-    {
-        # Default wrap-up codes (MISSION B), by their normalized labels.
-        "answering_machine_detected": OutcomeClass.RETRY,
-        "busy": OutcomeClass.RETRY,
-        "fax": OutcomeClass.FINAL_FAILURE,
-        "no_answer": OutcomeClass.RETRY,
-        "sale": OutcomeClass.FINAL_SUCCESS,
-        "voicemail": OutcomeClass.RETRY,
-        # Dialer outcomes recorded without an agent disposition.
-        "human_answer": OutcomeClass.RETRY,
-        "answering_machine": OutcomeClass.RETRY,
-        "congestion": OutcomeClass.RETRY,
-        "failed": OutcomeClass.RETRY,
-        "invalid_number": OutcomeClass.FINAL_FAILURE,
-        "abandoned": OutcomeClass.RETRY,
-        "cancelled_by_agent": OutcomeClass.RETRY,
-        "rejected_by_agent": OutcomeClass.RETRY,
-        "dnc": OutcomeClass.DNC,
-        "do_not_call": OutcomeClass.DNC,
-    }
-)
-"""Outcome class of each default outcome/wrap-up code; campaigns extend it."""
-
-DEFAULT_CADENCE: Mapping[str, timedelta] = MappingProxyType(
-    {
-        "busy": timedelta(minutes=10),
-        "congestion": timedelta(minutes=10),
-        "failed": timedelta(minutes=10),
-        "no_answer": timedelta(hours=1),
-        "answering_machine": timedelta(hours=4),
-        "answering_machine_detected": timedelta(hours=4),
-        "voicemail": timedelta(days=1),
-        "human_answer": timedelta(days=1),
-        "cancelled_by_agent": timedelta(minutes=5),
-        "rejected_by_agent": timedelta(minutes=5),
-    }
-)
-"""Retry delay after each retry-class outcome; others use the policy default."""
-
-_MIDNIGHT = time(0)
-_DAY = timedelta(days=1)
-
-
-def _span(start: time, end: time, what: str) -> tuple[timedelta, timedelta]:
-    """Local hours as offsets from midnight; an end of 00:00 means 24:00."""
-    for name, value in (("start", start), ("end", end)):
-        if value.tzinfo is not None:
-            raise ValueError(f"{what} {name} must be a local (naive) time of day")
-    s = timedelta(hours=start.hour, minutes=start.minute, seconds=start.second,
-                  microseconds=start.microsecond)
-    e = (
-        _DAY
-        if end == _MIDNIGHT
-        else timedelta(hours=end.hour, minutes=end.minute, seconds=end.second,
-                       microseconds=end.microsecond)
-    )
-    if not s < e:
-        raise ValueError(f"{what}: start {start} must be before end {end} (00:00 = midnight)")
-    return s, e
-
-
-@dataclass(frozen=True)
-class CallingWindow:
-    """When a contact may be called, in the contact's local wall-clock time."""
-
-    start: time = time(9)
-    """Opening time of day, inclusive."""
-    end: time = time(21)
-    """Closing time of day, exclusive; ``time(0)`` means midnight at the end of the day."""
-    weekdays: frozenset[int] = frozenset(range(7))
-    """Allowed local weekdays, Monday=0 ... Sunday=6."""
-    day_hours: Mapping[int, tuple[time, time] | None] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
-    """Per-weekday override of (start, end); None closes that weekday."""
-    closed_dates: frozenset[date] = frozenset()
-    """Local dates with no calling at all (holidays)."""
-    _hours: tuple[tuple[timedelta, timedelta] | None, ...] = field(
-        init=False, repr=False, compare=False, default=()
-    )
-    _hash: int = field(init=False, repr=False, compare=False, default=0)
-
-    def __hash__(self) -> int:
-        # Explicit (dataclass keeps it): day_hours is a mapping, and windows key
-        # the per-day interval cache, so the hash is computed once.
-        return self._hash
-
-    def __post_init__(self) -> None:
-        _span(self.start, self.end, "calling window")
-        bad = [d for d in self.weekdays if not (isinstance(d, int) and 0 <= d <= 6)]
-        if bad:
-            raise ValueError(f"calling window weekdays must be 0 (Monday) to 6, got {bad}")
-        hours: dict[int, tuple[timedelta, timedelta] | None] = {}
-        for day in range(7):
-            if day in self.day_hours:
-                override = self.day_hours[day]
-                hours[day] = (
-                    None if override is None
-                    else _span(override[0], override[1], f"calling window day {day}")
-                )
-            elif day in self.weekdays:
-                hours[day] = _span(self.start, self.end, "calling window")
-            else:
-                hours[day] = None
-        bad_days = [d for d in self.day_hours if d not in range(7)]
-        if bad_days:
-            raise ValueError(f"calling window day_hours keys must be 0 to 6, got {bad_days}")
-        object.__setattr__(self, "day_hours", MappingProxyType(dict(self.day_hours)))
-        object.__setattr__(self, "_hours", tuple(hours[d] for d in range(7)))
-        object.__setattr__(self, "_hash", hash((self._hours, self.closed_dates)))
-
-    def hours_on(self, local_date: date) -> tuple[timedelta, timedelta] | None:
-        """Open span of ``local_date`` as offsets from local midnight, or None if closed."""
-        if local_date in self.closed_dates:
-            return None
-        return self._hours[local_date.weekday()]
-
-    def contains_local(self, wall: datetime) -> bool:
-        """Whether a local wall-clock reading is inside the window."""
-        span = self.hours_on(wall.date())
-        if span is None:
-            return False
-        since_midnight = timedelta(
-            hours=wall.hour, minutes=wall.minute, seconds=wall.second,
-            microseconds=wall.microsecond,
-        )
-        return span[0] <= since_midnight < span[1]
-
-
-def _check_aware(value: datetime | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise ValueError(f"{name} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware (UTC), got a naive datetime")
-    return value.astimezone(UTC)
-
-
-def _check_delay(value: timedelta, name: str) -> None:
-    if value < timedelta(0):
-        raise ValueError(f"{name} must not be negative, got {value}")
-
-
-@dataclass(frozen=True)
-class DialingPolicy:
-    """A campaign's dialing rules (everything :func:`evaluate` needs from it)."""
-
-    window: CallingWindow = field(default_factory=CallingWindow)
-    """Calling window in the contact's local time."""
-    max_attempts_per_contact: int | None = None
-    """Attempts across all of a contact's targets; None = no contact-level cap."""
-    min_gap_between_calls: timedelta = timedelta(0)
-    """Minimum time between two calls to the same number, across all campaigns."""
-    abandon_lock: timedelta = timedelta(hours=72)
-    """No call to a number within this long after an abandoned call to it."""
-    max_amd_detections: int | None = None
-    """A target whose answering-machine count reaches this is not dialed again."""
-    cadence: Mapping[str, timedelta] = field(default_factory=lambda: DEFAULT_CADENCE)
-    """Retry delay after each retry-class outcome (keys are outcome codes)."""
-    default_retry_delay: timedelta = timedelta(hours=1)
-    """Retry delay for retry-class outcomes missing from ``cadence``."""
-    outcome_classes: Mapping[str, OutcomeClass] = field(
-        default_factory=lambda: DEFAULT_OUTCOME_CLASSES
-    )
-    """Class of each outcome/wrap-up code (keys are outcome codes)."""
-    horizon: timedelta = timedelta(days=14)
-    """How far past the time locks to look for a window opening before giving up."""
-
-    def __post_init__(self) -> None:
-        for name in ("max_attempts_per_contact", "max_amd_detections"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-        _check_delay(self.min_gap_between_calls, "min_gap_between_calls")
-        _check_delay(self.abandon_lock, "abandon_lock")
-        _check_delay(self.default_retry_delay, "default_retry_delay")
-        if self.horizon <= timedelta(0):
-            raise ValueError(f"horizon must be positive, got {self.horizon}")
-        cadence: dict[str, timedelta] = {}
-        for code, delay in self.cadence.items():
-            _check_delay(delay, f"cadence[{code!r}]")
-            cadence[normalize_outcome(code)] = delay
-        classes = {normalize_outcome(c): OutcomeClass(k) for c, k in self.outcome_classes.items()}
-        object.__setattr__(self, "cadence", MappingProxyType(cadence))
-        object.__setattr__(self, "outcome_classes", MappingProxyType(classes))
-
-    def classify(self, outcome: str) -> OutcomeClass | None:
-        """Class of an outcome or wrap-up code, None when the policy does not know it."""
-        return self.outcome_classes.get(normalize_outcome(outcome))
-
-    def retry_delay(self, outcome: str) -> timedelta:
-        """Cadence delay after a retry-class ``outcome``."""
-        return self.cadence.get(normalize_outcome(outcome), self.default_retry_delay)
 
 
 _DATETIME_FIELDS = (
@@ -418,29 +207,6 @@ class Verdict:
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
-@lru_cache(maxsize=1024)
-def _zone(key: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(key)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-def resolve_zones(keys: Iterable[str]) -> tuple[ZoneInfo, ...] | None:
-    """ZoneInfo objects for zone names (deduplicated, in order); None when the list is
-    empty or any name is unknown to tzdata: an unknown zone is never dialable."""
-    zones: list[ZoneInfo] = []
-    seen: set[str] = set()
-    for key in keys:
-        if key in seen:
-            continue
-        zone = _zone(key)
-        if zone is None:
-            return None
-        seen.add(key)
-        zones.append(zone)
-    return tuple(zones) if zones else None
-
 
 def target_zones(target: TargetFacts) -> tuple[str, ...]:
     """Zone names whose calling window applies to ``target`` (may be empty: unknown)."""
@@ -453,174 +219,6 @@ def target_zones(target: TargetFacts) -> tuple[str, ...]:
     return candidate_time_zones(target.e164)
 
 
-def window_open(window: CallingWindow, zones: Sequence[ZoneInfo], at: datetime) -> bool:
-    """Whether ``at`` is inside ``window`` in every one of ``zones`` (False if none)."""
-    at = _require_aware(at, "at")
-    if not zones:
-        return False
-    return all(window.contains_local(at.astimezone(zone)) for zone in zones)
-
-
-# --- interval arithmetic over UTC ------------------------------------------------
-
-Interval = tuple[datetime, datetime]
-"""A half-open UTC interval [start, end)."""
-
-_PROBE = timedelta(hours=3)
-"""Offset changes are found by probing every 3 h: no zone changes twice that fast."""
-
-
-def _offset(zone: ZoneInfo, at: datetime) -> timedelta:
-    offset = at.astimezone(zone).utcoffset()
-    assert offset is not None  # ZoneInfo always has one
-    return offset
-
-
-@lru_cache(maxsize=16384)
-def _day_segments(zone: ZoneInfo, day_ordinal: int) -> tuple[tuple[datetime, datetime, timedelta], ...]:
-    """The UTC day as [start, end, utc offset) pieces of constant offset in ``zone``."""
-    day_start = datetime.combine(date.fromordinal(day_ordinal), _MIDNIGHT, UTC)
-    day_end = day_start + _DAY
-    segments: list[tuple[datetime, datetime, timedelta]] = []
-    seg_start = day_start
-    current = _offset(zone, day_start)
-    probe = day_start
-    while probe < day_end:
-        nxt = probe + _PROBE
-        after = _offset(zone, nxt)
-        if after != current:
-            # Transitions fall on whole seconds: bisect to the first second
-            # with the new offset.
-            lo, hi = probe, nxt
-            while hi - lo > timedelta(seconds=1):
-                mid = lo + timedelta(seconds=(hi - lo).total_seconds() // 2)
-                if _offset(zone, mid) == current:
-                    lo = mid
-                else:
-                    hi = mid
-            if hi > seg_start:
-                segments.append((seg_start, min(hi, day_end), current))
-            seg_start, current = hi, after
-        probe = nxt
-    if seg_start < day_end:
-        segments.append((seg_start, day_end, current))
-    return tuple(segments)
-
-
-@lru_cache(maxsize=65536)
-def _zone_day_intervals(
-    window: CallingWindow, zone: ZoneInfo, day_ordinal: int
-) -> tuple[Interval, ...]:
-    """UTC intervals within one UTC day when ``zone`` is in ``window``, sorted, merged.
-    Cached: the dialer asks the same few zones about the same days all day long."""
-    out: list[Interval] = []
-    for lo, hi, offset in _day_segments(zone, day_ordinal):
-        # Constant offset: wall = utc + offset, so "wall in [D+s, D+e)" is
-        # "utc in [D+s-offset, D+e-offset)" for each local date D touched.
-        day = (lo + offset).date()
-        last = (hi - timedelta(microseconds=1) + offset).date()
-        while day <= last:
-            span = window.hours_on(day)
-            if span is not None:
-                midnight_utc = datetime.combine(day, _MIDNIGHT, UTC) - offset
-                a, b = max(lo, midnight_utc + span[0]), min(hi, midnight_utc + span[1])
-                if a < b:
-                    if out and a <= out[-1][1]:
-                        out[-1] = (out[-1][0], max(out[-1][1], b))
-                    else:
-                        out.append((a, b))
-            day += _DAY
-    return tuple(out)
-
-
-@lru_cache(maxsize=16384)
-def _day_intervals(
-    window: CallingWindow, zones: tuple[ZoneInfo, ...], day_ordinal: int
-) -> tuple[Interval, ...]:
-    """UTC intervals within one UTC day when ``window`` holds in all ``zones``.
-
-    Intersecting then clipping to a day equals clipping each zone to the day
-    then intersecting, so whole-range answers are stitched from these cached
-    days: a toll-free number's 42 zones are intersected once per day, not once
-    per evaluation."""
-    result = list(_zone_day_intervals(window, zones[0], day_ordinal))
-    for zone in zones[1:]:
-        if not result:
-            break
-        result = _intersect(result, list(_zone_day_intervals(window, zone, day_ordinal)))
-    return tuple(result)
-
-
-def _intersect(left: list[Interval], right: list[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    i = j = 0
-    while i < len(left) and j < len(right):
-        a = max(left[i][0], right[j][0])
-        b = min(left[i][1], right[j][1])
-        if a < b:
-            out.append((a, b))
-        if left[i][1] < right[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
-
-
-def window_intervals(
-    window: CallingWindow, zones: Sequence[ZoneInfo], start: datetime, end: datetime
-) -> list[Interval]:
-    """UTC intervals within [start, end) when ``window`` holds in all ``zones``."""
-    start = _require_aware(start, "start")
-    end = _require_aware(end, "end")
-    if not zones or start >= end:
-        return []
-    key = tuple(zones)
-    out: list[Interval] = []
-    for ordinal in range(start.toordinal(), (end - timedelta(microseconds=1)).toordinal() + 1):
-        for a, b in _day_intervals(window, key, ordinal):
-            a, b = max(a, start), min(b, end)
-            if a >= b:
-                continue
-            if out and a <= out[-1][1]:  # a window running over UTC midnight
-                out[-1] = (out[-1][0], max(out[-1][1], b))
-            else:
-                out.append((a, b))
-    return out
-
-
-def next_window_opening(
-    window: CallingWindow,
-    zones: Sequence[ZoneInfo],
-    after: datetime,
-    horizon: timedelta = timedelta(days=14),
-) -> datetime | None:
-    """Earliest instant >= ``after`` inside ``window`` in all ``zones``, or None if
-    there is none before ``after + horizon`` (or no zones)."""
-    after = _require_aware(after, "after")
-    if window_open(window, zones, after):
-        return after
-    return _search_opening(window, zones, after, horizon)
-
-
-def _search_opening(
-    window: CallingWindow, zones: Sequence[ZoneInfo], after: datetime, horizon: timedelta
-) -> datetime | None:
-    # Two days at a time: the common answer is "this evening" or "tomorrow morning".
-    step_start = after
-    limit = after + horizon
-    while step_start < limit:
-        step_end = min(step_start + _DAY * 2, limit)
-        found = window_intervals(window, zones, step_start, step_end)
-        if found:
-            return found[0][0]
-        step_start = step_end
-    return None
-
-
-def _require_aware(value: datetime, name: str) -> datetime:
-    checked = _check_aware(value, name)
-    assert checked is not None
-    return checked
 
 
 # --- the rule -------------------------------------------------------------------

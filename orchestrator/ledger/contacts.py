@@ -191,62 +191,8 @@ def contact_view(conn: psycopg.Connection[Any], contact_id: int, now: datetime) 
             (contact_id,),
         ).fetchall()
 
-    targets = []
-    for t in target_rows:
-        abandoned_at = (
-            t["abandon_locked_until"] - policy.abandon_lock if t["abandon_locked_until"] else None
-        )
-        facts = TargetFacts(
-            e164=t["e164"],
-            contact_time_zone=c["time_zone"],
-            number_time_zones=tuple(t["candidate_time_zones"]),
-            invalid=t["unavailable_reason"] == UnavailableReason.INVALID_TARGET.value,
-            attempts_made=t["attempts_made"],
-            max_attempts=t["max_attempts"],
-            contact_attempts_made=c["attempts_made"],
-            contact_complete=c["complete"],
-            target_complete=t["unavailable_reason"] == UnavailableReason.COMPLETE.value,
-            last_outcome=t["last_outcome"],
-            last_outcome_class=t["last_outcome_class"],
-            last_attempt_at=t["last_attempt_at"],
-            amd_count=t["amd_count"],
-            available_from=t["available_from"],
-            offered_rejected=t["unavailable_reason"] == UnavailableReason.OFFERED.value,
-            on_dnc=t["on_dnc"],
-            last_call_at_any_campaign=t["number_last_call_at"],
-            last_abandoned_at=abandoned_at,
-            contact_expires_at=c["expires_at"],
-        )
-        targets.append(
-            TargetView(
-                id=t["id"],
-                position=t["position"],
-                description=t["description"],
-                e164=t["e164"],
-                attempts_made=t["attempts_made"],
-                max_attempts=t["max_attempts"],
-                available_from=t["available_from"],
-                last_outcome=t["last_outcome"],
-                last_attempt_at=t["last_attempt_at"],
-                stored_reason=t["unavailable_reason"],
-                verdict=evaluate(facts, policy, now),
-            )
-        )
-    attempts = [
-        AttemptView(
-            attempt_number=a["attempt_number"],
-            target_label=a["description"] or f"Phone {a['position']}",
-            target_position=a["position"],
-            e164=a["e164"],
-            at=a["created_at"],
-            state=a["state"],
-            outcome=a["outcome"],
-            agent=a["agent"],
-            disposition=a["disposition"],
-            note=a["disposition_note"],
-        )
-        for a in attempt_rows
-    ]
+    targets = [_target_view(t, c, policy, now) for t in target_rows]
+    attempts = [_attempt_view(a) for a in attempt_rows]
     return ContactView(
         id=c["id"],
         campaign_id=c["campaign_id"],
@@ -265,4 +211,67 @@ def contact_view(conn: psycopg.Connection[Any], contact_id: int, now: datetime) 
         now=now,
         targets=targets,
         attempts=attempts,
+    )
+
+
+def _target_facts(t: dict[str, Any], c: dict[str, Any], policy: DialingPolicy) -> TargetFacts:
+    """A target row (with its number's facts) and its contact row as the rules see them."""
+    abandoned_at = (
+        t["abandon_locked_until"] - policy.abandon_lock if t["abandon_locked_until"] else None
+    )
+    return TargetFacts(
+        e164=t["e164"],
+        contact_time_zone=c["time_zone"],
+        number_time_zones=tuple(t["candidate_time_zones"]),
+        invalid=t["unavailable_reason"] == UnavailableReason.INVALID_TARGET.value,
+        attempts_made=t["attempts_made"],
+        max_attempts=t["max_attempts"],
+        contact_attempts_made=c["attempts_made"],
+        contact_complete=c["complete"],
+        target_complete=t["unavailable_reason"] == UnavailableReason.COMPLETE.value,
+        last_outcome=t["last_outcome"],
+        last_outcome_class=t["last_outcome_class"],
+        last_attempt_at=t["last_attempt_at"],
+        amd_count=t["amd_count"],
+        available_from=t["available_from"],
+        offered_rejected=t["unavailable_reason"] == UnavailableReason.OFFERED.value,
+        on_dnc=t["on_dnc"],
+        last_call_at_any_campaign=t["number_last_call_at"],
+        last_abandoned_at=abandoned_at,
+        contact_expires_at=c["expires_at"],
+    )
+
+
+def _target_view(
+    t: dict[str, Any], c: dict[str, Any], policy: DialingPolicy, now: datetime
+) -> TargetView:
+    """One target's line, with its dialability evaluated at `now`."""
+    return TargetView(
+        id=t["id"],
+        position=t["position"],
+        description=t["description"],
+        e164=t["e164"],
+        attempts_made=t["attempts_made"],
+        max_attempts=t["max_attempts"],
+        available_from=t["available_from"],
+        last_outcome=t["last_outcome"],
+        last_attempt_at=t["last_attempt_at"],
+        stored_reason=t["unavailable_reason"],
+        verdict=evaluate(_target_facts(t, c, policy), policy, now),
+    )
+
+
+def _attempt_view(a: dict[str, Any]) -> AttemptView:
+    """One line of the attempt report."""
+    return AttemptView(
+        attempt_number=a["attempt_number"],
+        target_label=a["description"] or f"Phone {a['position']}",
+        target_position=a["position"],
+        e164=a["e164"],
+        at=a["created_at"],
+        state=a["state"],
+        outcome=a["outcome"],
+        agent=a["agent"],
+        disposition=a["disposition"],
+        note=a["disposition_note"],
     )
