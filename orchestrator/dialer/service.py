@@ -72,7 +72,7 @@ class DialerService:
     async def live_calls(self) -> list[dict[str, Any]]:
         """Calls in progress (every instance's, from the ledger), numbers masked when the
         campaign masks them; this instance's calls add their live progress."""
-        from orchestrator.dialer.screen_pops import shown_number
+        from orchestrator.dialer.kernel.shown import shown_number
 
         d = self.d
         async with d.pool.connection() as conn:
@@ -192,7 +192,7 @@ class DialerService:
             if (att.amd_status or "").upper() != "MACHINE":
                 raise Conflict("the call was not classified as an answering machine",
                                "amd_false_positive")
-            d.post_call(str(aid), ev.AmdFalsePositiveReported(str(aid), str(agent_id)))
+            d.call_registry.post_call(str(aid), ev.AmdFalsePositiveReported(str(aid), str(agent_id)))
         session = d.sessions.sessions.get(agent_id)
         if session is not None and session.machine.attempt_id == str(aid):
             try:
@@ -263,7 +263,7 @@ class DialerService:
             by_state[s.machine.state.value] = by_state.get(s.machine.state.value, 0) + 1
         out: dict[str, Any] = {
             "campaign_id": c.id, "name": c.name, "status": c.status, "mode": c.mode,
-            "calls_in_progress": live, "calls_here": len(d.calls_of(c.id)),
+            "calls_in_progress": live, "calls_here": len(d.call_registry.calls_of(c.id)),
             "agents": by_state, "agents_logged_in": len(sessions),
             "dial_limit": runner.last_limit if runner else None, **counts,
         }

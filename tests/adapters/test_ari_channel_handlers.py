@@ -19,7 +19,7 @@ from orchestrator.ari.events import parse_event
 from orchestrator.core import events as ev
 from orchestrator.core.commands import Command
 from orchestrator.dialer.actors import Actor
-from orchestrator.dialer.channels import AriChannelHandlers, ChannelDirectory
+from orchestrator.dialer.telephony.channels import AriChannelHandlers, ChannelDirectory
 
 NARROW = Path(__file__).resolve().parents[3] / "shared" / "asterisk-traces" / "narrow"
 pytestmark = pytest.mark.skipif(not NARROW.is_dir(), reason="shared/asterisk-traces not found")

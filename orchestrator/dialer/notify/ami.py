@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
-from orchestrator.ami import AmiConfig, AmiListener
+from orchestrator.ami import AmiConfig, AmiEvent, AmiListener
 from orchestrator.config import Settings
-from orchestrator.dialer.hangup_witness import HangupWitness
 
 log = structlog.get_logger("orchestrator.dialer")
 
 
+class HangupCauses(Protocol):
+    """The AMI Hangup events' witness (telephony's): fed by the listener, asked here."""
+
+    async def __call__(self, event: AmiEvent) -> None: ...
+    async def cause_of(self, channel_id: str, within: float) -> tuple[int, str] | None: ...
+
+
 class AmiPublisher:
-    def __init__(self, settings: Settings, witness: HangupWitness) -> None:
+    def __init__(self, settings: Settings, witness: HangupCauses) -> None:
         self.settings = settings
         self.hangup_witness = witness
         """AMI's Hangup causes, for channels whose end ARI could not show us."""

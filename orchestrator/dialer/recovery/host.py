@@ -14,7 +14,6 @@ from orchestrator.ari import AriClient, AriEventStream
 from orchestrator.config import Settings
 from orchestrator.core.calls import CallMachine
 from orchestrator.dialer.actors import Actor
-from orchestrator.dialer.channels import ChannelDirectory
 from orchestrator.hub import EventHub
 from orchestrator.ledger.pool import AsyncConn
 from orchestrator.metrics import DialerMetrics
@@ -51,6 +50,14 @@ class CampaignsView(Protocol):
     def observe_abandon(self, campaign_id: int) -> None: ...
 
 
+class ChannelOwners(Protocol):
+    """Telephony's channel directory: the channels our actors own, and those adopted."""
+
+    @property
+    def adopted(self) -> set[str]: ...
+    def owned_ids(self) -> set[str]: ...
+
+
 class RecoveryHost(Protocol):
     """Everything reconciliation, adoption, the channel sweep and the heartbeat use."""
 
@@ -69,7 +76,7 @@ class RecoveryHost(Protocol):
     @property
     def hub(self) -> EventHub: ...
     @property
-    def directory(self) -> ChannelDirectory: ...
+    def directory(self) -> ChannelOwners: ...
     @property
     def calls(self) -> Mapping[str, LiveCall]: ...
     @property

@@ -1,9 +1,10 @@
 """Agent sessions: one AgentMachine + actor per logged-in agent, and agent selection.
 
-Reserving an agent is a synchronous step of its machine (`Actor.step_now`): once the
-dialer decided that agent X takes call Y, no other call can pick X, whatever is still
-queued. Calls that went live with no agent free wait in a per-campaign queue and get
-the next agent that becomes Available (until their grace runs out: abandon).
+Which agent takes which call is the core's rule (`core.agents.CallDistributor`, one per
+campaign); reserving the agent is a synchronous step of its machine (`Actor.step_now`):
+once the dialer decided that agent X takes call Y, no other call can pick X, whatever is
+still queued. Calls that went live with no agent free wait in the campaign's queue and
+get the next agent that becomes Available (until their grace runs out: abandon).
 
 A campaign is *staffed* while one of its agents is neither logged out nor Not ready.
 The step that leaves it unstaffed (the last agent logs out or goes Not ready, RONA
@@ -13,23 +14,20 @@ included) tells the campaign's calls at once, so those still ringing are cancell
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from orchestrator.core import events as ev
-from orchestrator.core.agents import AgentMachine, AgentState, longest_idle
+from orchestrator.core.agents import AgentMachine, AgentState, CallDistributor, longest_idle
 from orchestrator.core.calls import AgentLeg
 from orchestrator.core.commands import Command, PublishAgentState
 from orchestrator.dialer.actors import Actor
+from orchestrator.dialer.agents.host import AgentsHost
 from orchestrator.dialer.errors import Conflict, NotFound
 from orchestrator.ledger import agents as agents_ledger
-
-if TYPE_CHECKING:
-    from orchestrator.dialer.dialer import Dialer
 
 log = structlog.get_logger("orchestrator.dialer.sessions")
 
@@ -71,10 +69,11 @@ class AgentSession:
 
 
 class AgentSessions:
-    def __init__(self, dialer: Dialer) -> None:
-        self.d = dialer
+    def __init__(self, host: AgentsHost) -> None:
+        self.host = host
         self.sessions: dict[int, AgentSession] = {}
-        self.waiting: dict[int, deque[str]] = {}
+        self.distributors: dict[int, CallDistributor] = {}
+        """Each campaign's distribution of calls to agents (and its queue of waiting calls)."""
 
     # ------------------------------------------------------------- queries
 
@@ -105,25 +104,25 @@ class AgentSessions:
         if existing is not None and existing.machine.logged_in:
             raise Conflict(f"agent {agent.username} is already logged in "
                            f"(campaign {existing.campaign_name})", "agent_id")
-        d = self.d
-        machine = AgentMachine(str(agent.id), d.core_campaigns)
+        h = self.host
+        machine = AgentMachine(str(agent.id), h.core_campaigns)
 
         def step(event: ev.Event) -> list[Command]:
             was_staffing = _staffs(machine)
-            commands = machine.handle(event, d.clock.now())
+            commands = machine.handle(event, h.clock.now())
             # Checked in the step itself, not when the new state is published: calls
             # still ringing are cancelled before any of them can be answered.
             if was_staffing and not _staffs(machine) and not self.staffed(campaign_id):
-                d.campaign_unstaffed(campaign_id)
+                h.call_registry.campaign_unstaffed(campaign_id)
             return commands
 
-        actor = Actor(f"agent:{agent.id}", step, d.executor.execute, kind="agent")
+        actor = Actor(f"agent:{agent.id}", step, h.executor.execute, kind="agent")
         actor.context.update(campaign_name=campaign_name, campaign_id=campaign_id,
                              agent_id=agent.id)
         session = AgentSession(agent.id, agent.username, agent.display_name, campaign_id,
                                campaign_name, endpoint, nailed_up, machine, actor)
         self.sessions[agent.id] = session
-        d.spawn(actor.run(), name=f"agent-{agent.id}")
+        h.spawn(actor.run(), name=f"agent-{agent.id}")
         try:
             await actor.ask(ev.AgentLogin(str(agent.id), endpoint, nailed_up))
         except Exception:
@@ -185,41 +184,53 @@ class AgentSessions:
                                                 str(campaign_id), reservation_call))
         return session.machine.phone_leg()
 
+    def _distributor(self, campaign_id: int) -> CallDistributor:
+        found = self.distributors.get(campaign_id)
+        if found is None:
+            found = self.distributors[campaign_id] = CallDistributor()
+        return found
+
     def request_agent(self, attempt_id: str, campaign_id: int) -> None:
         """A live customer needs an agent: assign the longest idle, else queue the call."""
-        for session in self.available(campaign_id):
+        distributor = self._distributor(campaign_id)
+        by_machine = {id(s.machine): s for s in self.of_campaign(campaign_id)}
+        for machine in distributor.agents_for_call(s.machine for s in by_machine.values()):
+            session = by_machine[id(machine)]
             try:
                 leg = self.reserve(session, attempt_id, campaign_id)
             except Exception as exc:  # raced into another state: try the next one
                 log.debug("sessions.reserve_failed", agent=session.agent_id, error=str(exc))
                 continue
-            self.d.post_call(attempt_id, ev.AgentAssigned(
-                attempt_id, str(session.agent_id), leg.endpoint, leg.channel_id, leg.bridge_id))
-            self.d.screen_pops.prefetch(attempt_id)
+            self._assign(session, attempt_id, leg)
             return
-        self.waiting.setdefault(campaign_id, deque()).append(attempt_id)
+        distributor.queue(attempt_id)
 
     def _serve_waiting(self, session: AgentSession) -> bool:
-        queue = self.waiting.get(session.campaign_id)
-        while queue:
-            attempt_id = queue.popleft()
-            if not self.d.call_waits_for_agent(attempt_id):
-                continue
-            try:
-                leg = self.reserve(session, attempt_id, session.campaign_id)
-            except Exception:
-                queue.appendleft(attempt_id)
-                return False
-            self.d.post_call(attempt_id, ev.AgentAssigned(
-                attempt_id, str(session.agent_id), leg.endpoint, leg.channel_id, leg.bridge_id))
-            self.d.screen_pops.prefetch(attempt_id)
-            return True
-        return False
+        """An agent became Available: give them the call that has waited longest."""
+        distributor = self.distributors.get(session.campaign_id)
+        if distributor is None:
+            return False
+        attempt_id = distributor.call_for_agent(self.host.call_registry.call_waits_for_agent)
+        if attempt_id is None:
+            return False
+        try:
+            leg = self.reserve(session, attempt_id, session.campaign_id)
+        except Exception:
+            distributor.put_back(attempt_id)
+            return False
+        self._assign(session, attempt_id, leg)
+        return True
+
+    def _assign(self, session: AgentSession, attempt_id: str, leg: AgentLeg) -> None:
+        """The reserved agent is the call's: it dials or bridges them; their screen pop loads."""
+        self.host.call_registry.post_call(attempt_id, ev.AgentAssigned(
+            attempt_id, str(session.agent_id), leg.endpoint, leg.channel_id, leg.bridge_id))
+        self.host.screen_pops.prefetch(attempt_id)
 
     # -------------------------------------------------------------- publish
 
     async def published_state(self, cmd: PublishAgentState) -> None:
-        d = self.d
+        h = self.host
         agent_id = int(cmd.agent_id)
         session = self.sessions.get(agent_id)
         campaign_id = session.campaign_id if session else None
@@ -229,55 +240,55 @@ class AgentSessions:
         }
         if session is not None:
             data.update(await self.call_details(session, cmd.attempt_id))
-        d.hub.publish("agent.state", data, agent_id=agent_id, campaign_id=campaign_id)
-        d.ami_publish("agent", str(agent_id), _AMI_STATE.get(cmd.state, cmd.state),
+        h.hub.publish("agent.state", data, agent_id=agent_id, campaign_id=campaign_id)
+        h.ami_publish("agent", str(agent_id), _AMI_STATE.get(cmd.state, cmd.state),
                       session.campaign_name if session else None, cmd.reason or None)
         self.refresh_gauges()
         try:
-            async with d.pool.connection() as conn:
+            async with h.pool.connection() as conn:
                 await agents_ledger.record_agent_state(
                     conn, agent_id, cmd.state, reason=cmd.reason or None, campaign_id=campaign_id,
-                    instance_id=d.instance_id)
+                    instance_id=h.instance_id)
         except Exception as exc:
             log.warning("sessions.state_history_failed", agent=agent_id, error=str(exc))
         if session is None:
             return
         if cmd.state == AgentState.AVAILABLE.value:
             if not self._serve_waiting(session):
-                d.wake_campaign(session.campaign_id)
+                h.campaigns.wake(session.campaign_id)
         elif cmd.state == AgentState.LOGGED_OUT.value:
             self.sessions.pop(agent_id, None)
             session.actor.stop()
-            d.wake_campaign(session.campaign_id)
+            h.campaigns.wake(session.campaign_id)
 
     async def call_details(self, session: AgentSession, attempt_id: str | None) -> dict[str, Any]:
         """What an agent's screen shows about its call: the screen pop (``call``) of a call
         offered or connected to it, and in wrap-up the auto-disposition deadline. A preview
         not dialed yet has no call (its card is the preview)."""
-        d = self.d
+        h = self.host
         out: dict[str, Any] = {}
-        if attempt_id is not None and d.previews.by_agent.get(session.agent_id) != attempt_id:
+        if attempt_id is not None and h.previews.by_agent.get(session.agent_id) != attempt_id:
             card = None
             try:
                 # A slow database must not hold up the agent's state change: the page
                 # reads the session again and gets the card then.
                 async with asyncio.timeout(SCREEN_POP_WAIT_S):
-                    card = await d.screen_pops.get(attempt_id)
+                    card = await h.screen_pops.get(attempt_id)
             except TimeoutError:
                 log.info("sessions.screen_pop_late", agent=session.agent_id, attempt=attempt_id)
             if card is not None:
                 out["call"] = card
         m = session.machine
         if m.state is AgentState.WRAP_UP:
-            settings = d.core_campaigns.get(str(m.campaign_id)) if m.campaign_id else None
-            at = d.timers.deadline(f"agent/{session.agent_id}/wrapup")
+            settings = h.core_campaigns.get(str(m.campaign_id)) if m.campaign_id else None
+            at = h.timers.deadline(f"agent/{session.agent_id}/wrapup")
             if at is None and settings is not None and m.state_since is not None:
                 at = m.state_since + timedelta(seconds=settings.wrapup_s)
             if settings is not None:
                 out["wrapup_seconds"] = settings.wrapup_s
             if at is not None:
-                out["wrapup_deadline"] = d.clock.to_wall(at).isoformat()
-                out["wrapup_remaining_s"] = round(d.clock.delay_until(at), 2)
+                out["wrapup_deadline"] = h.clock.to_wall(at).isoformat()
+                out["wrapup_remaining_s"] = round(h.clock.delay_until(at), 2)
         return out
 
     def refresh_gauges(self) -> None:
@@ -285,7 +296,7 @@ class AgentSessions:
         for s in self.sessions.values():
             counts[s.machine.state.value] += 1
         for state, n in counts.items():
-            self.d.metrics.agents.labels(state).set(n)
+            self.host.metrics.agents.labels(state).set(n)
 
 
 def _staffs(machine: AgentMachine) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import phonenumbers
 import structlog
@@ -35,7 +35,8 @@ from orchestrator.core.preview import (
 from orchestrator.core.rules import normalize_outcome
 from orchestrator.dialer.actors import Actor
 from orchestrator.dialer.errors import Conflict, Invalid, NotFound
-from orchestrator.dialer.screen_pops import history_json, shown_number
+from orchestrator.dialer.kernel.shown import history_json, shown_number
+from orchestrator.dialer.previews.host import AgentSeat, PreviewCampaign, PreviewsHost
 from orchestrator.ledger import attempts as attempts_ledger
 from orchestrator.ledger import callbacks as callbacks_ledger
 from orchestrator.ledger import campaigns as campaigns_ledger
@@ -43,10 +44,6 @@ from orchestrator.ledger import claims as claims_ledger
 from orchestrator.ledger import screen_pop as screen_pop_ledger
 from orchestrator.ledger.pool import db_now
 from orchestrator.ledger.screen_pop import CallCard
-
-if TYPE_CHECKING:
-    from orchestrator.dialer.campaigns import CampaignRunner
-    from orchestrator.dialer.dialer import Dialer
 
 log = structlog.get_logger("orchestrator.dialer.previews")
 
@@ -107,8 +104,8 @@ _ACTIONS = {
 
 
 class PreviewService:
-    def __init__(self, dialer: Dialer) -> None:
-        self.d = dialer
+    def __init__(self, host: PreviewsHost) -> None:
+        self.host = host
         self.previews: dict[str, Preview] = {}
         self.by_agent: dict[int, str] = {}
 
@@ -117,8 +114,8 @@ class PreviewService:
         p = self.previews.get(pid) if pid else None
         if p is None:
             return None
-        masking = await self.d.screen_pops.masking(p.campaign_id)
-        return p.to_json(self.d.clock.now(), masking=masking)
+        masking = await self.host.screen_pops.masking(p.campaign_id)
+        return p.to_json(self.host.clock.now(), masking=masking)
 
     def owns(self, offer_id: str) -> bool:
         return offer_id in self.previews
@@ -132,74 +129,74 @@ class PreviewService:
 
     # ----------------------------------------------------------------- tick
 
-    async def tick(self, runner: CampaignRunner) -> None:
+    async def tick(self, runner: PreviewCampaign) -> None:
         """Offer a target to every Available agent of the campaign without one."""
-        d = self.d
+        h = self.host
         await self._renew(runner)
-        for session in d.sessions.available(runner.id):
-            if session.agent_id in self.by_agent or d.draining:
+        for session in h.sessions.available(runner.id):
+            if session.agent_id in self.by_agent or h.draining:
                 continue
-            lease = timedelta(seconds=d.settings.lease_seconds)
-            async with d.pool.connection() as conn:
+            lease = timedelta(seconds=h.settings.lease_seconds)
+            async with h.pool.connection() as conn:
                 result = await claims_ledger.claim_targets(
-                    conn, runner.id, owner=d.instance_id, limit=1, lease=lease,
+                    conn, runner.id, owner=h.instance_id, limit=1, lease=lease,
                     policy=runner.policy)
             if not result.claimed:
                 return
-            d.metrics.claims.labels(runner.campaign.name).inc()
+            h.metrics.claims.labels(runner.campaign.name).inc()
             target = result.claimed[0]
             if not session.machine.can_take_call:
-                async with d.pool.connection() as conn:
-                    await claims_ledger.release_leases(conn, d.instance_id, [target.target_id])
+                async with h.pool.connection() as conn:
+                    await claims_ledger.release_leases(conn, h.instance_id, [target.target_id])
                 continue
             self._offer(runner, session, target)
 
-    def _offer(self, runner: CampaignRunner, session: Any, target: claims_ledger.ClaimedTarget) -> None:
-        d = self.d
+    def _offer(self, runner: PreviewCampaign, session: AgentSeat, target: claims_ledger.ClaimedTarget) -> None:
+        h = self.host
         pid = str(uuid.uuid4())
         settings = runner.core
         ps = PreviewSession(pid, str(session.agent_id), PreviewTarget(
             str(runner.id), str(target.contact_id), str(target.target_id), target.e164), settings)
-        actor = Actor(pid, lambda e: ps.handle(e, d.clock.now()), d.executor.execute,
+        actor = Actor(pid, lambda e: ps.handle(e, h.clock.now()), h.executor.execute,
                       kind="preview")
         actor.context.update(campaign_name=runner.campaign.name, campaign_id=runner.id,
                              agent_id=session.agent_id)
         p = Preview(ps, actor, session.agent_id, runner.id, runner.campaign.name, target)
         self.previews[pid] = p
         self.by_agent[session.agent_id] = pid
-        d.spawn(actor.run(), name=f"preview-{pid[:8]}")
+        h.spawn(actor.run(), name=f"preview-{pid[:8]}")
         wants_call = settings.wants_reservation_call
-        leg = d.sessions.reserve(session, pid, runner.id, reservation_call=wants_call)
+        leg = h.sessions.reserve(session, pid, runner.id, reservation_call=wants_call)
         if not wants_call:
             p.leg = leg if leg.up else None
             self._start(p)
 
     def _start(self, p: Preview) -> None:
-        commands = p.session.start(self.d.clock.now())
+        commands = p.session.start(self.host.clock.now())
         p.actor.enqueue(commands)
 
     async def reservation_ready(self, cmd: c.ReservationReady) -> None:
         p = self.previews.get(cmd.offer_id)
         if p is None:
             return
-        p.leg = AgentLeg(cmd.agent_id, self.d.sessions.get(p.agent_id).endpoint,
+        p.leg = AgentLeg(cmd.agent_id, self.host.sessions.get(p.agent_id).endpoint,
                          cmd.channel_id, cmd.bridge_id)
         if p.session.state.value == "pending":
             self._start(p)
 
-    async def _renew(self, runner: CampaignRunner) -> None:
+    async def _renew(self, runner: PreviewCampaign) -> None:
         ids = [p.target.target_id for p in self.previews.values()
                if p.campaign_id == runner.id and not p.dialed]
         if not ids:
             return
-        async with self.d.pool.connection() as conn:
-            await claims_ledger.renew_leases(conn, self.d.instance_id, ids,
-                                             lease=timedelta(seconds=self.d.settings.lease_seconds))
+        async with self.host.pool.connection() as conn:
+            await claims_ledger.renew_leases(conn, self.host.instance_id, ids,
+                                             lease=timedelta(seconds=self.host.settings.lease_seconds))
 
     # -------------------------------------------------------------- actions
 
     async def action(self, agent_id: int, action: str, params: dict[str, Any]) -> dict[str, Any]:
-        d = self.d
+        h = self.host
         pid = self.by_agent.get(agent_id)
         p = self.previews.get(pid) if pid else None
         if p is None:
@@ -226,7 +223,7 @@ class PreviewService:
             code = params.get("code")
             if not code:
                 raise Invalid("is required for a disposition", "code")
-            async with d.pool.connection() as conn:
+            async with h.pool.connection() as conn:
                 try:
                     wcode = await campaigns_ledger.find_wrapup_code(conn, p.campaign_id, code)
                 except campaigns_ledger.CampaignError as exc:
@@ -257,7 +254,7 @@ class PreviewService:
             field, _, rest = str(exc).partition(": ")
             raise Invalid(rest or str(exc), field if rest else "local_time") from None
         raw_other = params.get("other_number")
-        async with self.d.pool.connection() as conn:
+        async with self.host.pool.connection() as conn:
             now = await db_now(conn)
         try:
             callbacks_ledger.validate_callback(
@@ -284,112 +281,112 @@ class PreviewService:
 
     async def dial(self, cmd: c.DialTarget) -> None:
         """Accept: commit the attempt (id = preview id) and dial on the agent's leg."""
-        d = self.d
+        h = self.host
         p = self.previews.get(cmd.offer_id)
         if p is None:
             return
         p.dialed = True
         agent_id = int(cmd.agent_id) if cmd.agent_id else p.agent_id
         settings = p.session.settings
-        async with d.pool.connection() as conn:
+        async with h.pool.connection() as conn:
             ticket = await claims_ledger.write_ahead_attempt(
-                conn, p.target.target_id, owner=d.instance_id, agent_id=agent_id,
-                attempt_id=uuid.UUID(p.id), system_call_cap=d.settings.system_max_calls)
+                conn, p.target.target_id, owner=h.instance_id, agent_id=agent_id,
+                attempt_id=uuid.UUID(p.id), system_call_cap=h.settings.system_max_calls)
         self._close(p.id)
         if not ticket.ok:
             log.info("preview.write_ahead_refused", preview=p.id,
                      reason=str(ticket.reason))  # type: ignore[union-attr]
-            d.sessions.post(agent_id, ev.AgentReleased(str(agent_id), p.id, "not dialed"))
-            d.hub.publish("preview.refused", {"preview_id": p.id,
+            h.sessions.post(agent_id, ev.AgentReleased(str(agent_id), p.id, "not dialed"))
+            h.hub.publish("preview.refused", {"preview_id": p.id,
                                               "reason": str(ticket.reason)},  # type: ignore[union-attr]
                           agent_id=agent_id)
             return
-        session = d.sessions.get(agent_id)
+        session = h.sessions.get(agent_id)
         leg = p.leg or AgentLeg(str(agent_id), session.endpoint)
-        d.written_ahead.add(p.id)
-        d.start_call(attempt_id=p.id, campaign_id=p.campaign_id, campaign_name=p.campaign_name,
+        h.written_ahead.add(p.id)
+        h.call_registry.start_call(attempt_id=p.id, campaign_id=p.campaign_id, campaign_name=p.campaign_name,
                      contact_id=p.target.contact_id, target_id=p.target.target_id,
                      e164=p.target.e164, settings=settings, agent_leg=leg, agent_id=agent_id)
 
     async def requeue(self, cmd: c.RequeueTarget) -> None:
-        d = self.d
-        async with d.pool.connection() as conn:
-            await claims_ledger.release_leases(conn, d.instance_id, [int(cmd.target_id)],
-                                               available_from=d.clock.to_wall(cmd.available_from))
+        h = self.host
+        async with h.pool.connection() as conn:
+            await claims_ledger.release_leases(conn, h.instance_id, [int(cmd.target_id)],
+                                               available_from=h.clock.to_wall(cmd.available_from))
         self._close_by_target(int(cmd.target_id))
 
     async def reject(self, cmd: c.RejectTarget) -> None:
         """Skip: not now; back after the cadence of 'rejected by agent'."""
-        d = self.d
+        h = self.host
         p = self._by_target(int(cmd.target_id))
         delay = timedelta(hours=1)
         if p is not None:
             delay = p.session.settings.cadence.get(
                 normalize_outcome(CallOutcome.REJECTED_BY_AGENT.value), delay)
-        async with d.pool.connection() as conn:
-            await claims_ledger.release_leases(conn, d.instance_id, [int(cmd.target_id)],
-                                               available_from=d.clock.to_wall(cmd.at + delay))
+        async with h.pool.connection() as conn:
+            await claims_ledger.release_leases(conn, h.instance_id, [int(cmd.target_id)],
+                                               available_from=h.clock.to_wall(cmd.at + delay))
         self._close_by_target(int(cmd.target_id))
 
     async def remove(self, cmd: c.RemoveTarget) -> None:
-        d = self.d
-        async with d.pool.connection() as conn:
-            await claims_ledger.mark_offered_rejected(conn, int(cmd.target_id), d.instance_id)
+        h = self.host
+        async with h.pool.connection() as conn:
+            await claims_ledger.mark_offered_rejected(conn, int(cmd.target_id), h.instance_id)
         self._close_by_target(int(cmd.target_id))
 
     async def create_callback(self, cmd: c.CreateCallback) -> None:
         """Reschedule: a callback row; the target waits until its window opens."""
-        d = self.d
+        h = self.host
         target_id = int(cmd.target_id)
         try:
-            async with d.pool.connection() as conn:
+            async with h.pool.connection() as conn:
                 await callbacks_ledger.create_callback(
                     conn, phone=cmd.e164, window_start=cmd.start_at, time_zone=cmd.time_zone,
                     kind="personal" if cmd.assigned_agent_id else "scheduled",
                     campaign_id=int(cmd.campaign_id), contact_id=int(cmd.contact_id),
                     target_id=target_id, notes=cmd.notes or None,
                     assigned_agent_id=int(cmd.assigned_agent_id) if cmd.assigned_agent_id else None,
-                    created_by=int(cmd.created_by), release_owner=d.instance_id)
+                    created_by=int(cmd.created_by), release_owner=h.instance_id)
         except callbacks_ledger.CallbackError as exc:
             # Checked before the preview closed; refused now only by a race (e.g. the
             # window's start passed meanwhile): the target goes back to the queue.
             log.warning("preview.callback_refused", target=target_id, field=exc.field,
                         error=exc.message)
-            async with d.pool.connection() as conn:
-                await claims_ledger.release_leases(conn, d.instance_id, [target_id])
+            async with h.pool.connection() as conn:
+                await claims_ledger.release_leases(conn, h.instance_id, [target_id])
         finally:
             self._close_by_target(target_id)
 
     async def disposition_without_dial(self, cmd: c.RecordDisposition) -> None:
         """Disposition without dialing: the ledger records a 'not_dialed' attempt carrying
         the code's effects (the contact's history shows it)."""
-        d = self.d
+        h = self.host
         assert cmd.target_id is not None
         target_id = int(cmd.target_id)
         try:
-            async with d.pool.connection() as conn:
+            async with h.pool.connection() as conn:
                 await attempts_ledger.disposition_without_dialing(
-                    conn, target_id, cmd.code, owner=d.instance_id,
+                    conn, target_id, cmd.code, owner=h.instance_id,
                     agent_id=int(cmd.agent_id) if cmd.agent_id else None,
                     note=cmd.notes or None)
         except (attempts_ledger.AttemptError, campaigns_ledger.CampaignError) as exc:
             log.warning("preview.disposition_refused", target=target_id, error=str(exc))
-            async with d.pool.connection() as conn:
-                await claims_ledger.release_leases(conn, d.instance_id, [target_id])
+            async with h.pool.connection() as conn:
+                await claims_ledger.release_leases(conn, h.instance_id, [target_id])
         finally:
             self._close_by_target(target_id)
 
     async def published(self, cmd: c.PublishPreview) -> None:
-        d = self.d
+        h = self.host
         p = self.previews.get(cmd.preview_id)
         if p is None:
             return
-        async with d.pool.connection() as conn:
-            await claims_ledger.mark_shown(conn, p.target.target_id, d.instance_id)
+        async with h.pool.connection() as conn:
+            await claims_ledger.mark_shown(conn, p.target.target_id, h.instance_id)
             if p.card is None:
                 p.card = await screen_pop_ledger.target_card(conn, p.target.target_id)
-        masking = await d.screen_pops.masking(p.campaign_id)
-        d.hub.publish("preview.show", p.to_json(d.clock.now(), masking=masking),
+        masking = await h.screen_pops.masking(p.campaign_id)
+        h.hub.publish("preview.show", p.to_json(h.clock.now(), masking=masking),
                       agent_id=p.agent_id, campaign_id=p.campaign_id)
 
     def _by_target(self, target_id: int) -> Preview | None:
@@ -402,17 +399,17 @@ class PreviewService:
         p = self._by_target(target_id)
         if p is not None:
             self._close(p.id)
-            self.d.hub.publish("preview.closed", {"preview_id": p.id,
+            self.host.hub.publish("preview.closed", {"preview_id": p.id,
                                                   "closed_by": p.session.closed_by},
                                agent_id=p.agent_id)
 
-    async def campaign_stopped(self, runner: CampaignRunner) -> None:
+    async def campaign_stopped(self, runner: PreviewCampaign) -> None:
         """Close the campaign's open previews: leases back, agents released."""
         for p in [p for p in self.previews.values() if p.campaign_id == runner.id and not p.dialed]:
             self._close(p.id)
-            async with self.d.pool.connection() as conn:
-                await claims_ledger.release_leases(conn, self.d.instance_id, [p.target.target_id])
-            self.d.sessions.post(p.agent_id, ev.AgentReleased(str(p.agent_id), p.id,
+            async with self.host.pool.connection() as conn:
+                await claims_ledger.release_leases(conn, self.host.instance_id, [p.target.target_id])
+            self.host.sessions.post(p.agent_id, ev.AgentReleased(str(p.agent_id), p.id,
                                                               "campaign stopped"))
 
 

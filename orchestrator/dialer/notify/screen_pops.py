@@ -17,48 +17,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 import structlog
+from psycopg_pool import AsyncConnectionPool
 
+from orchestrator.dialer.kernel.shown import history_json, iso_or_none, shown_number
 from orchestrator.ledger import screen_pop as screen_pop_ledger
-from orchestrator.ledger.attempts import AttemptHistoryEntry
-from orchestrator.ledger.campaigns import OUTCOME_LABELS
+from orchestrator.ledger.pool import AsyncConn
 from orchestrator.ledger.screen_pop import CallCard
-
-if TYPE_CHECKING:
-    from orchestrator.dialer.dialer import Dialer
 
 log = structlog.get_logger("orchestrator.dialer.screen_pops")
 
-MASK = "****"
 CACHE_SIZE = 2000
-
-
-def mask_number(e164: str) -> str:
-    """Only the last 4 digits: ``+33612345678`` -> ``****5678``."""
-    digits = "".join(ch for ch in e164 if "0" <= ch <= "9")
-    return MASK + digits[-4:]
-
-
-def shown_number(e164: str, masking: bool) -> str:
-    return mask_number(e164) if masking else e164
-
-
-def _iso(v: datetime | None) -> str | None:
-    return v.isoformat() if v is not None else None
-
-
-def history_json(history: list[AttemptHistoryEntry]) -> list[dict[str, Any]]:
-    """A contact's attempt report: "Attempt N (Mobile)", when, outcome, agent, disposition."""
-    return [{
-        "title": h.title, "attempt_no": h.attempt_number,
-        "target_description": h.target_description or "Phone",
-        "at": _iso(h.created_at), "started_at": _iso(h.created_at),
-        "outcome": OUTCOME_LABELS.get(h.outcome, h.outcome) if h.outcome else None,
-        "agent": h.agent, "disposition": h.disposition,
-    } for h in history]
 
 
 def card_json(card: screen_pop_ledger.CallCard, masking: bool | None = None) -> dict[str, Any]:
@@ -74,7 +46,7 @@ def card_json(card: screen_pop_ledger.CallCard, masking: bool | None = None) -> 
             "id": c.id, "contact_id": c.id, "external_id": c.external_id,
             "first_name": c.first_name, "last_name": c.last_name, "postal_code": c.postal_code,
             "time_zone": c.time_zone, "custom_fields": c.custom_fields,
-            "expires_at": _iso(c.expires_at),
+            "expires_at": iso_or_none(c.expires_at),
         },
         "target": {
             "id": t.id, "target_id": t.id, "description": t.description,
@@ -85,21 +57,32 @@ def card_json(card: screen_pop_ledger.CallCard, masking: bool | None = None) -> 
     }
 
 
+class ScreenPopsHost(Protocol):
+    """What the cards need of the process (today the `Dialer` bundle): the ledger, and
+    tasks to load them in."""
+
+    @property
+    def pool(self) -> AsyncConnectionPool[AsyncConn]: ...
+    @property
+    def running(self) -> bool: ...
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]: ...
+
+
 class ScreenPops:
     """Cards of calls, loaded once per attempt (shared by every reader), masked per send."""
 
-    def __init__(self, dialer: Dialer) -> None:
-        self.d = dialer
+    def __init__(self, host: ScreenPopsHost) -> None:
+        self.host = host
         self._cards: OrderedDict[str, asyncio.Future[CallCard | None]] = OrderedDict()
 
     def prefetch(self, attempt_id: str) -> None:
         """Start loading a call's card now (it is being offered to an agent)."""
-        if attempt_id not in self._cards and self.d.running:
+        if attempt_id not in self._cards and self.host.running:
             self._start(attempt_id)
 
     async def _load(self, attempt_id: str) -> CallCard | None:
         try:
-            async with self.d.pool.connection() as conn:
+            async with self.host.pool.connection() as conn:
                 return await screen_pop_ledger.attempt_card(conn, attempt_id)
         except Exception as exc:
             log.warning("screen_pop.load_failed", attempt=attempt_id, error=str(exc))
@@ -120,7 +103,7 @@ class ScreenPops:
             if not fut.done():
                 fut.set_result(result)
 
-        self.d.spawn(load(), name=f"screen-pop-{attempt_id[:8]}")
+        self.host.spawn(load(), name=f"screen-pop-{attempt_id[:8]}")
         return fut
 
     async def get(self, attempt_id: str) -> dict[str, Any] | None:
@@ -128,7 +111,7 @@ class ScreenPops:
         masked when its campaign masks numbers at this moment."""
         fut = self._cards.get(attempt_id)
         if fut is None:
-            if not self.d.running:  # starting or stopped: read it once, uncached
+            if not self.host.running:  # starting or stopped: read it once, uncached
                 card = await self._load(attempt_id)
                 return await self._shown(card) if card is not None else None
             fut = self._start(attempt_id)
@@ -144,7 +127,7 @@ class ScreenPops:
         """The campaign's masking now (another instance's PATCH included); True when it
         cannot be read: a number is never shown in full by default."""
         try:
-            async with self.d.pool.connection() as conn:
+            async with self.host.pool.connection() as conn:
                 masking = await screen_pop_ledger.campaign_masking(conn, campaign_id)
         except Exception as exc:
             log.warning("screen_pop.masking_unknown", campaign_id=campaign_id, error=str(exc))

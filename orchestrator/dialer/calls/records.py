@@ -1,0 +1,184 @@
+"""What the calls write to the ledger and tell the rest of the process: the commands of
+a call's machine that record its progress, outcome, abandon and disposition, and the
+observations each of them hands the pacer, the hub and the AMI wallboards."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+
+from orchestrator.core import commands as c
+from orchestrator.dialer.actors import Actor
+from orchestrator.dialer.calls.host import CallsHost
+from orchestrator.dialer.calls.registry import CallRegistry
+from orchestrator.dialer.settings import AUTO_CODE, LEDGER_OUTCOME, ledger_outcome
+from orchestrator.ledger import attempts as attempts_ledger
+from orchestrator.ledger import claims as claims_ledger
+
+log = structlog.get_logger("orchestrator.dialer")
+executor_log = structlog.get_logger("orchestrator.dialer.executor")
+
+
+def _int(v: str | None) -> int | None:
+    return int(v) if v is not None and v.isascii() and v.isdigit() else None
+
+
+class CallRecords:
+    """The calls' ledger commands, each written until it lands (a lost outcome would
+    leave a ghost live call, issue 10)."""
+
+    def __init__(self, host: CallsHost, registry: CallRegistry) -> None:
+        self.host = host
+        self.registry = registry
+
+    # ------------------------------------------------------------ the commands
+
+    async def record_attempt(self, cmd: c.RecordAttempt) -> None:
+        # The attempt row was committed by write-ahead before the machine started
+        # (claims.write_ahead_attempt); this only checks that it is so.
+        if cmd.attempt_id not in self.registry.written_ahead:
+            raise RuntimeError(f"attempt {cmd.attempt_id} has no write-ahead row: not dialing")
+
+    async def record_outcome(self, cmd: c.RecordOutcome, actor: Actor) -> None:
+        h = self.host
+        aid = uuid.UUID(cmd.attempt_id)
+        outcome = ledger_outcome(cmd.outcome, cmd.detail)
+        if cmd.amd_status is not None:
+            await h.ledger_write(attempts_ledger.record_amd, aid, cmd.amd_status.value)
+        # Only a call an agent talked to waits for the agent's wrap-up code; a call
+        # reserved for an agent that never reached them is settled from its outcome.
+        att = await h.ledger_write(attempts_ledger.end_attempt, aid, outcome=outcome,
+                                   cause=cmd.cause, cause_txt=(cmd.cause_txt or cmd.detail)[:200] or None,
+                                   auto_disposition=cmd.agent_id is None)
+        self.registry.written_ahead.discard(cmd.attempt_id)
+        campaign = actor.context.get("campaign_name", "")
+        h.metrics.attempts_ended.labels(campaign, att.outcome or outcome).inc()
+        self._attempt_ended(cmd, att)
+
+    async def record_progress(self, cmd: c.RecordProgress) -> None:
+        """Write ringing, answered and the AMD verdict once each per attempt."""
+        h = self.host
+        entry = self.registry.find(cmd.attempt_id)
+        if entry is None:
+            return
+        aid = uuid.UUID(cmd.attempt_id)
+        try:
+            if cmd.ringing and not entry.ringing_seen:
+                entry.ringing_seen = True
+                await h.ledger_write(attempts_ledger.mark_ringing, aid)
+            if cmd.answered:
+                await self.mark_answered(cmd.attempt_id)
+            if cmd.amd_status is not None and not entry.amd_recorded:
+                # Known at once (an agent may report a false positive before the call ends).
+                entry.amd_recorded = True
+                await h.ledger_write(attempts_ledger.record_amd, aid, cmd.amd_status.value)
+        except Exception as exc:
+            log.warning("dialer.attempt_mark_failed", attempt=cmd.attempt_id, error=str(exc))
+
+    async def mark_answered(self, attempt_id: str) -> None:
+        """Write the answer of a call once, as soon as its machine knows of it."""
+        entry = self.registry.find(attempt_id)
+        if entry is None or entry.machine.answered_at is None or entry.answered_seen:
+            return
+        entry.answered_seen = True
+        await self.host.ledger_write(attempts_ledger.mark_answered, uuid.UUID(attempt_id))
+
+    async def connected(self, attempt_id: str, agent_id: int) -> None:
+        """Agent first and preview connect on the answer itself: the answer is written
+        first, or the history would read "bridged" before "answered"."""
+        await self.mark_answered(attempt_id)
+        await self.host.ledger_write(attempts_ledger.mark_bridged, uuid.UUID(attempt_id), agent_id)
+        self.registry.on_connected(attempt_id, agent_id)
+
+    async def count_abandon(self, cmd: c.CountAbandon) -> None:
+        h = self.host
+        await h.ledger_write(attempts_ledger.mark_abandoned, uuid.UUID(cmd.attempt_id))
+        if cmd.reason == "amd_false_positive":
+            await h.ledger_write(attempts_ledger.record_event, uuid.UUID(cmd.attempt_id),
+                                 "amd_false_positive", data={"reason": cmd.reason},
+                                 key="amd_false_positive")
+        self._abandoned(cmd)
+
+    async def lock_number(self, cmd: c.LockNumber) -> None:
+        # attempts.mark_abandoned (CountAbandon, always just before) locks the number for
+        # the campaign's abandon_lock in every campaign.
+        executor_log.debug("executor.number_locked", attempt=cmd.attempt_id,
+                           until=cmd.until.isoformat())
+
+    async def release_target(self, cmd: c.ReleaseTarget, actor: Actor) -> None:
+        h = self.host
+        written_ahead = self.registry.written_ahead
+        aid = actor.key if actor.kind == "call" else None
+        if aid is not None and aid in written_ahead:
+            # Written ahead but the customer was never dialed (agent leg failed first).
+            await h.ledger_write(attempts_ledger.end_attempt, uuid.UUID(aid), outcome="not_dialed",
+                                 cause_txt=cmd.reason[:200], auto_disposition=True)
+            written_ahead.discard(aid)
+            return
+        await h.ledger_write(claims_ledger.release_leases, h.instance_id, [int(cmd.target_id)])
+
+    async def record_disposition(self, cmd: c.RecordDisposition, actor: Actor) -> None:
+        h = self.host
+        if cmd.attempt_id is None:
+            await h.previews.disposition_without_dial(cmd)
+            return
+        aid = uuid.UUID(cmd.attempt_id)
+        agent_id = _int(cmd.agent_id)
+        if cmd.code == AUTO_CODE:
+            res = await h.ledger_write(attempts_ledger.auto_disposition, aid)
+        else:
+            try:
+                res = await h.ledger_write(attempts_ledger.record_disposition, aid, cmd.code,
+                                           agent_id=agent_id, note=cmd.notes or None)
+            except Exception as exc:  # an unknown code: do not lose the disposition
+                executor_log.warning("executor.disposition_code_refused", attempt=cmd.attempt_id,
+                                     error=str(exc))
+                res = await h.ledger_write(attempts_ledger.auto_disposition, aid)
+        campaign = actor.context.get("campaign_name", "")
+        h.metrics.dispositions.labels(campaign, res.outcome_class.value).inc()
+        h.hub.publish("call.disposition", {
+            "attempt_id": cmd.attempt_id, "code": res.label, "outcome_class": res.outcome_class.value,
+            "automatic": cmd.automatic,
+        }, agent_id=agent_id)
+        self._disposed(cmd.attempt_id, res.label)
+
+    async def published_attempt(self, cmd: c.PublishAttempt) -> None:
+        entry = self.registry.find(cmd.attempt_id)
+        agent_id = None
+        if entry is not None and entry.machine.agent is not None:
+            agent_id = int(entry.machine.agent.agent_id)
+        data: dict[str, Any] = {"attempt_id": cmd.attempt_id, "campaign_id": int(cmd.campaign_id),
+                                "state": cmd.state}
+        if cmd.outcome is not None:
+            data["outcome"] = LEDGER_OUTCOME[cmd.outcome]
+        self.host.hub.publish("call.state", data, agent_id=agent_id,
+                              campaign_id=int(cmd.campaign_id))
+
+    # ------------------------------------------ what the others learn of it
+
+    def _attempt_ended(self, cmd: c.RecordOutcome, att: attempts_ledger.Attempt) -> None:
+        entry = self.registry.find(cmd.attempt_id)
+        if entry is None:
+            return
+        self.host.campaigns.observe_outcome(entry, cmd)
+        self.host.ami_publish("attempt", cmd.attempt_id, entry.campaign_name, att.outcome or "",
+                              str(entry.agent_id) if entry.agent_id else None, cmd.cause)
+
+    def _abandoned(self, cmd: c.CountAbandon) -> None:
+        h = self.host
+        entry = self.registry.find(cmd.attempt_id)
+        name = entry.campaign_name if entry else ""
+        h.metrics.abandons.labels(name).inc()
+        h.campaigns.observe_abandon(int(cmd.campaign_id))
+        h.hub.publish("call.abandoned", {"attempt_id": cmd.attempt_id, "reason": cmd.reason},
+                      campaign_id=int(cmd.campaign_id), audience="supervisors")
+        # The information message is an ARI playback: AMI wallboards would see no abandon.
+        h.ami_publish("abandon", cmd.attempt_id, name, cmd.reason)
+
+    def _disposed(self, attempt_id: str, code: str) -> None:
+        self.host.screen_pops.forget(attempt_id)
+        entry = self.registry.ended_calls.get(attempt_id)
+        if entry is not None:
+            self.host.campaigns.observe_disposition(entry, code)
