@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from orchestrator.core.dialgate import DEFAULT_AGENT_PHONES
+from orchestrator.core.dialgate import DEFAULT_AGENT_PHONES, DEFAULT_TRUNKS
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/dialer"
 
@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     """Phones an agent may name at login besides the one an admin configured for it: glob
     patterns, comma-separated (never a customer context, a trunk or a number: the dial
     gate refuses those whatever the list says)."""
+    trunks: str = ",".join(DEFAULT_TRUNKS)
+    """PJSIP/SIP/IAX2 endpoints that are trunks, comma-separated: never an agent's phone."""
     amd_context: str = "dialer-amd"
     """With AMD on, the customer channel runs this context (AMD() then Stasis with
     args amd,STATUS,CAUSE) instead of entering the app directly, as recorded on Asterisk 22."""

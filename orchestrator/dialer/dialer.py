@@ -76,7 +76,8 @@ class Dialer:
         # Every dial string passes this gate (core.dialgate): customers by the template and
         # an E.164 number, agents' phones by the admins' rules.
         self.gate = DialGate(settings.customer_endpoint, tuple(
-            p.strip() for p in settings.agent_phones.split(",") if p.strip()))
+            p.strip() for p in settings.agent_phones.split(",") if p.strip()), tuple(
+            t.strip() for t in settings.trunks.split(",") if t.strip()))
         self.instance_id = instance_id
         self.hub = hub
         self.metrics = metrics
