@@ -3,10 +3,13 @@ app, and runs them in one TaskGroup until asked to stop.
 
     settings ─► Runtime.run(stop)
                   ├─ ledger pool (psycopg_pool)
-                  ├─ AriClient + AriEventStream ──► Dialer.channels.on_<Event>  (per-channel order)
-                  │                          └────► Dialer.recovery.reconcile (after every (re)connect)
+                  ├─ AriClient + AriEventStream ──► telephony's AriChannelHandlers.on_<Event>
+                  │                          │          (per-channel order)
+                  │                          └────► recovery.reconcile (after every (re)connect)
                   ├─ AmiListener (UserEvents for wallboards; optional)
-                  ├─ Dialer: agent sessions, campaign dialing loops, call actors, timers
+                  ├─ Dialer: the bundle of the shell's domains (dialer/<domain>/: calls,
+                  │   telephony, agents, campaigns, previews, recovery, notify), each given
+                  │   the Protocols it declares; commands go through one CommandRouter
                   └─ aiohttp web app: REST + /api/v1/events + /metrics + /openapi.json
 
 Graceful shutdown (SIGTERM → ``stop``): stop placing calls, give calls in progress
