@@ -9,7 +9,7 @@ from .models import (
     LiveRecording,
     Playback,
 )
-from .rest import AriRest, _csv, _record_params, _seg
+from .rest import AriRest, _csv, _seg, play_at, record_at
 
 
 class BridgeCalls(AriRest):
@@ -79,12 +79,9 @@ class BridgeCalls(AriRest):
         skipms: int | None = None,
     ) -> Playback:
         """``POST /bridges/{id}/play/{playbackId}`` (e.g. ringback ``tone:ring``)."""
-        data = await self.request(
-            "POST",
-            f"/bridges/{_seg(bridge_id, 'bridge_id')}/play/{_seg(playback_id, 'playback_id')}",
-            params={"media": _csv(media), "lang": lang, "offsetms": offsetms, "skipms": skipms},
-        )
-        return Playback.from_json(data)
+        return await play_at(
+            self, f"/bridges/{_seg(bridge_id, 'bridge_id')}/play/{_seg(playback_id, 'playback_id')}",
+            media, lang, offsetms, skipms)
 
     async def record_bridge(
         self,
@@ -99,12 +96,8 @@ class BridgeCalls(AriRest):
         terminate_on: str | None = None,
     ) -> LiveRecording:
         """``POST /bridges/{id}/record``; it stops when the last member leaves (surprise 20)."""
-        data = await self.request(
-            "POST", f"/bridges/{_seg(bridge_id, 'bridge_id')}/record",
-            params=_record_params(name, format, max_duration, max_silence, if_exists, beep,
-                                  terminate_on),
-        )
-        return LiveRecording.from_json(data)
+        return await record_at(self, f"/bridges/{_seg(bridge_id, 'bridge_id')}/record", name,
+                               format, max_duration, max_silence, if_exists, beep, terminate_on)
 
     async def start_bridge_moh(self, bridge_id: str, moh_class: str | None = None) -> None:
         """``POST /bridges/{id}/moh``."""

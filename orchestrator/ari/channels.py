@@ -15,7 +15,7 @@ from .models import (
     LiveRecording,
     Playback,
 )
-from .rest import _MAX_QUERY_VALUE, HANGUP_REASONS, AriRest, _csv, _record_params, _seg
+from .rest import _MAX_QUERY_VALUE, HANGUP_REASONS, AriRest, _csv, _seg, play_at, record_at
 
 
 class ChannelCalls(AriRest):
@@ -192,12 +192,9 @@ class ChannelCalls(AriRest):
         skipms: int | None = None,
     ) -> Playback:
         """``POST /channels/{id}/play/{playbackId}``; ``media`` may be a list."""
-        data = await self.request(
-            "POST",
-            f"/channels/{_seg(channel_id, 'channel_id')}/play/{_seg(playback_id, 'playback_id')}",
-            params={"media": _csv(media), "lang": lang, "offsetms": offsetms, "skipms": skipms},
-        )
-        return Playback.from_json(data)
+        return await play_at(
+            self, f"/channels/{_seg(channel_id, 'channel_id')}/play/{_seg(playback_id, 'playback_id')}",
+            media, lang, offsetms, skipms)
 
     async def record(
         self,
@@ -213,12 +210,8 @@ class ChannelCalls(AriRest):
     ) -> LiveRecording:
         """``POST /channels/{id}/record``. A channel in a bridge answers 201 and then
         fails with RecordingFailed (surprise 20): record the bridge instead."""
-        data = await self.request(
-            "POST", f"/channels/{_seg(channel_id, 'channel_id')}/record",
-            params=_record_params(name, format, max_duration, max_silence, if_exists, beep,
-                                  terminate_on),
-        )
-        return LiveRecording.from_json(data)
+        return await record_at(self, f"/channels/{_seg(channel_id, 'channel_id')}/record", name,
+                               format, max_duration, max_silence, if_exists, beep, terminate_on)
 
     async def snoop(
         self,

@@ -23,6 +23,7 @@ from .errors import (
     AriNotConnected,
     error_for_status,
 )
+from .models import LiveRecording, Playback
 
 log = structlog.get_logger("orchestrator.ari.client")
 
@@ -178,6 +179,23 @@ class AriRest:
         if "json" not in ctype and not body.lstrip().startswith((b"{", b"[")):
             return body
         return json.loads(body)
+
+
+async def play_at(rest: AriRest, path: str, media: str | Iterable[str], lang: str | None,
+                  offsetms: int | None, skipms: int | None) -> Playback:
+    """``POST <channel or bridge>/play/{playbackId}``: one body for both resources."""
+    data = await rest.request("POST", path, params={
+        "media": _csv(media), "lang": lang, "offsetms": offsetms, "skipms": skipms})
+    return Playback.from_json(data)
+
+
+async def record_at(rest: AriRest, path: str, name: str, format: str, max_duration: int | None,
+                    max_silence: int | None, if_exists: str, beep: bool,
+                    terminate_on: str | None) -> LiveRecording:
+    """``POST <channel or bridge>/record``: one body for both resources."""
+    data = await rest.request("POST", path, params=_record_params(
+        name, format, max_duration, max_silence, if_exists, beep, terminate_on))
+    return LiveRecording.from_json(data)
 
 
 def _record_params(name: str, format: str, max_duration: int | None, max_silence: int | None,
