@@ -284,6 +284,10 @@ class FaultRun:
         open_rows = [r for r in rows if not (r["ended_at"] and r["dispositioned_at"])]
         lines = [f"{len(rows)} attempts, {len(open_rows)} not settled; targets never dialed: "
                  f"{[(t['id'], t['unavailable_reason'], t['lease_owner']) for t in ts if not t['attempts_made']]}"]
+        never = {t["id"] for t in ts if not t["attempts_made"]}
+        lines += [f"never dialed t={t['id']} available_from={t['available_from']} "
+                  f"last_outcome={t['last_outcome']}" for t in ts if t["id"] in never]
+        open_rows += [r for r in rows if r["target_id"] in never and r not in open_rows]
         lines += [f"{r['id']} t={r['target_id']} {r['state']} {r['outcome']} "
                   f"ended={bool(r['ended_at'])} disp={bool(r['dispositioned_at'])} "
                   f"{r['cause_txt']}" for r in open_rows[-20:]]
@@ -292,7 +296,12 @@ class FaultRun:
     async def settled(self) -> bool:
         rows = await attempts(self.database_url, self.campaign_id)
         ts = await targets(self.database_url, self.campaign_id)
-        return (len(ts) == self.numbers and all(t["attempts_made"] >= 1 for t in ts)
+        # A call refused before it left (originate while the ARI socket was down: outcome
+        # not_dialed) gives its attempt back and waits the campaign's retry cadence (an
+        # hour by default): that target is settled, not lost.
+        refused = {r["target_id"] for r in rows if r["outcome"] == "not_dialed"}
+        return (len(ts) == self.numbers
+                and all(t["attempts_made"] >= 1 or t["id"] in refused for t in ts)
                 and all(r["ended_at"] and r["dispositioned_at"] for r in rows))
 
     async def check(self, within: float = 60) -> dict[str, Any]:
@@ -323,6 +332,7 @@ class FaultRun:
         figures = {
             "faults": len(self.faults), "recovered": len(self.faults), "attempts": len(rows),
             "pbx_calls": len(calls), "dialed_twice": 0, "lost": 0,
+            "refused_before_leaving": sum(1 for r in rows if r["outcome"] == "not_dialed"),
             "max_attempts_per_target": max(per_target.values()),
             "worst_ghost_s": round(w.worst_ghost_s, 2),
             "reconciled": sum(1 for r in rows if (r["cause_txt"] or "").startswith(
