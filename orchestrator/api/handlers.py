@@ -234,6 +234,7 @@ async def create_campaign(request: web.Request) -> web.Response:
     body = await _body(request, s.CampaignCreate)
     out = await request.app[keys.SERVICE].create_campaign(
         _principal(request), body.name, body.teams, s.campaign_settings(body))
+    request.app[STATS_CACHE].invalidate()
     return _json(out, status=201)
 
 
@@ -248,6 +249,7 @@ async def update_campaign(request: web.Request) -> web.Response:
     if not changes:
         raise Invalid("give at least one setting to change", "body")
     out = await request.app[keys.SERVICE].update_campaign(_principal(request), ref, changes)
+    request.app[STATS_CACHE].invalidate()
     return _json(out)
 
 
@@ -259,6 +261,7 @@ async def campaign_action(request: web.Request) -> web.Response:
         raise NotFound(f"unknown campaign action {action!r}; use start, pause or stop", "action")
     out = await request.app[keys.SERVICE].campaign_action(
         _principal(request), _campaign(request), action)
+    request.app[STATS_CACHE].invalidate()
     return _json(out)
 
 
@@ -282,9 +285,17 @@ async def live_stats(request: web.Request) -> web.Response:
     service = request.app[keys.SERVICE]
 
     async def compute() -> str:
-        return _dumps(await service.live_stats())
+        figures = await service.live_stats()
+        figures.pop("agents", None)
+        return _dumps(figures)
 
-    return _json_text(await request.app[STATS_CACHE].get("live", compute))
+    # The ledger's figures from the cache; the agents' states (memory, no query) read
+    # now: a dashboard reloads right after an agent's event, and a second-old state would
+    # undo the event it has just shown.
+    cached = await request.app[STATS_CACHE].get("live", compute)
+    agents = _dumps(await service.agent_sessions())
+    joint = ", " if cached != "{}" else ""
+    return _json_text(cached[:-1] + joint + '"agents": ' + agents + "}")
 
 
 async def live_calls(request: web.Request) -> web.Response:

@@ -128,6 +128,15 @@ class FiguresCache:
         task = entry.refresh if entry.refresh is not None else self._start(entry, compute)
         return await asyncio.shield(task)
 
+    def invalidate(self) -> None:
+        """Forget every figure (a campaign was created, changed, started, paused or
+        stopped): the next request computes them, so a dashboard that reloads right after
+        its own action never reads the status from before it. A computation already
+        running finishes for its waiters and is not kept."""
+        for entry in self._entries.values():
+            entry.refresh = None
+        self._entries.clear()
+
     def _start(self, entry: _Entry, compute: Callable[[], Awaitable[str]]) -> asyncio.Task[str]:
         async def run() -> str:
             return await compute()

@@ -309,3 +309,38 @@ async def test_stats_are_computed_once_per_second_for_every_requester(database_u
             for _ in range(5):
                 assert (await _call(s, "GET", f"{api}/api/v1/stats", sup.token))[0] == 200
             assert app[STATS_CACHE].computed == 5
+
+
+async def test_a_campaign_action_and_an_agent_state_are_never_read_stale(database_url: str) -> None:
+    """The figures cache never undoes what the dashboard has just done or seen: a pause
+    is in the next read within the TTL (the cache is dropped on every campaign change),
+    and the agents' states are read per request (a second-old state would undo the event
+    the page has just shown). A CI run's browser test met the stale pause."""
+    await make_campaign(database_url, "fresh", mode="preview")
+    (adm,) = await make_agents(database_url, 1, prefix="adm", role="admin")
+    (agent,) = await make_agents(database_url, 1)
+    async with run_pbxsim(speed=10) as pbx, \
+            running_service(service_settings(database_url, pbx)) as rt, \
+            aiohttp.ClientSession() as s:
+        app = _app_of(rt, stats_cache_s=30)
+        async with _serve(app) as api:
+            stats = f"{api}/api/v1/stats"
+
+            async def read() -> dict[str, Any]:
+                status, answer, _ = await _call(s, "GET", stats, adm.token)
+                assert status == 200, answer
+                return dict(answer)
+
+            first = await read()
+            assert [c["status"] for c in first["campaigns"]] == ["running"]
+            assert first["agents"] == []
+            status, answer, _ = await _call(s, "POST", f"{api}/api/v1/campaigns/fresh/pause",
+                                            adm.token)
+            assert status == 200, answer
+            assert [c["status"] for c in (await read())["campaigns"]] == ["paused"]
+            status, answer, _ = await _call(s, "POST", f"{api}/api/v1/agents/{agent.id}/session",
+                                            agent.token, {"campaign": "fresh"})
+            assert status == 200, answer
+            agents = (await read())["agents"]
+            assert [a["agent_id"] for a in agents] == [agent.id]
+            assert app[STATS_CACHE].computed == 2  # the pause dropped it; the login did not
