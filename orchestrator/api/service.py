@@ -133,8 +133,6 @@ class FiguresCache:
         stopped): the next request computes them, so a dashboard that reloads right after
         its own action never reads the status from before it. A computation already
         running finishes for its waiters and is not kept."""
-        for entry in self._entries.values():
-            entry.refresh = None
         self._entries.clear()
 
     def _start(self, entry: _Entry, compute: Callable[[], Awaitable[str]]) -> asyncio.Task[str]:

@@ -17,6 +17,7 @@ from orchestrator.core.access import Principal, Role
 from orchestrator.core.agents import AgentState
 from orchestrator.core.dialgate import DialRefused
 from orchestrator.dialer.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
+from orchestrator.dialer.kernel.ids import ascii_int
 from orchestrator.ledger import agents as agents_ledger
 from orchestrator.ledger import attempts as attempts_ledger
 from orchestrator.ledger import campaigns as campaigns_ledger
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
 
 def _campaign_ref(ref: str) -> str | int:
-    return int(ref) if ref.isascii() and ref.isdigit() else ref
+    number = ascii_int(ref)
+    return ref if number is None else number
 
 
 class DialerService:

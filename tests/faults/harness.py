@@ -70,10 +70,8 @@ class Pbx:
         self._drain: asyncio.Task[None] | None = None
 
     async def start(self) -> PbxSim:
-        args = _args(SPEED, 7, "digits", self.log_path, "dialer", "dialer-secret", None)
-        ari, ami, control = self.ports
-        for flag, port in (("--ari-port", ari), ("--ami-port", ami), ("--control-port", control)):
-            args[args.index(flag) + 1] = str(port)
+        args = _args(SPEED, 7, "digits", self.log_path, "dialer", "dialer-secret", None,
+                     ports=self.ports)
         proc = await asyncio.create_subprocess_exec(
             *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         assert proc.stdout is not None and proc.stderr is not None

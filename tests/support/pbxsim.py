@@ -91,10 +91,13 @@ class PbxSim:
 
 
 def _args(speed: float, seed: int | None, profile: str, log_path: str | None, user: str,
-          password: str, extra_args: list[str] | None) -> list[str]:
+          password: str, extra_args: list[str] | None,
+          ports: tuple[int, int, int] = (0, 0, 0)) -> list[str]:
+    """``ports``: ARI, AMI, control (0: free ones, said on the ready line)."""
+    ari, ami, control = ports
     args = [
         sys.executable, "-m", "pbxsim",
-        "--ari-port", "0", "--ami-port", "0", "--control-port", "0",
+        "--ari-port", str(ari), "--ami-port", str(ami), "--control-port", str(control),
         "--user", user, "--password", password,
         "--speed", str(speed), "--profile", profile,
     ]

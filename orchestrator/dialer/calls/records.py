@@ -13,16 +13,13 @@ from orchestrator.core import commands as c
 from orchestrator.dialer.actors import Actor
 from orchestrator.dialer.calls.host import CallsHost
 from orchestrator.dialer.calls.registry import CallRegistry
+from orchestrator.dialer.kernel.ids import ascii_int
 from orchestrator.dialer.settings import AUTO_CODE, LEDGER_OUTCOME, ledger_outcome
 from orchestrator.ledger import attempts as attempts_ledger
 from orchestrator.ledger import claims as claims_ledger
 
 log = structlog.get_logger("orchestrator.dialer")
 executor_log = structlog.get_logger("orchestrator.dialer.executor")
-
-
-def _int(v: str | None) -> int | None:
-    return int(v) if v is not None and v.isascii() and v.isdigit() else None
 
 
 class CallRecords:
@@ -125,7 +122,7 @@ class CallRecords:
             await h.previews.disposition_without_dial(cmd)
             return
         aid = uuid.UUID(cmd.attempt_id)
-        agent_id = _int(cmd.agent_id)
+        agent_id = ascii_int(cmd.agent_id)
         if cmd.code == AUTO_CODE:
             res = await h.ledger_write(attempts_ledger.auto_disposition, aid)
         else:

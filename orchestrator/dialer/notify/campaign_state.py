@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from orchestrator.core.commands import PublishCampaignState
+from orchestrator.dialer.kernel.ids import ascii_int
 from orchestrator.hub import EventHub
-
-
-def _int(v: str | None) -> int | None:
-    return int(v) if v is not None and v.isascii() and v.isdigit() else None
 
 
 def publish_campaign_state(hub: EventHub, cmd: PublishCampaignState) -> None:
     hub.publish("campaign.state", {"campaign_id": cmd.campaign_id, "state": cmd.state},
-                campaign_id=_int(cmd.campaign_id), audience="supervisors")
+                campaign_id=ascii_int(cmd.campaign_id), audience="supervisors")

@@ -20,7 +20,7 @@ import structlog
 from orchestrator.ari import AriNotFound, AriSnapshot, Bridge
 from orchestrator.core import events as ev
 from orchestrator.core.calls import classify_cause
-from orchestrator.dialer.kernel.ids import wire_id
+from orchestrator.dialer.kernel.ids import ascii_int, wire_id
 from orchestrator.dialer.recovery.host import RecoveryHost
 from orchestrator.dialer.settings import LEDGER_OUTCOME
 from orchestrator.ledger import agents as agents_ledger
@@ -281,6 +281,6 @@ def _call_bridge_attempt(bridge_id: str) -> str | None:
 def _agent_bridge_agent(bridge_id: str) -> int | None:
     """The agent id of an agent's bridge id (``agent.<id>.bridge`` on the wire), else None."""
     parts = bridge_id.split(".")
-    if len(parts) == 3 and parts[0] == "agent" and parts[2] == "bridge" and parts[1].isascii() and parts[1].isdigit():
-        return int(parts[1])
+    if len(parts) == 3 and parts[0] == "agent" and parts[2] == "bridge":
+        return ascii_int(parts[1])
     return None
