@@ -96,6 +96,30 @@ async def test_release_and_expire_leases(database_url: str) -> None:
         assert sorted(t.target_id for t in again.claimed) == sorted(ids[1:])
 
 
+async def test_release_campaign_leases_frees_one_owners_leases_on_one_campaign(database_url: str) -> None:
+    """What a dialing loop gives back after a tick that failed part-way: its own leases on
+    its own campaign, not another owner's, not another campaign's."""
+    async with connect(database_url) as conn:
+        c = await _running(conn)
+        other = await _running(conn, "Other")
+        for _ in range(2):
+            await add_contact(conn, c.id)
+            await add_contact(conn, other.id)
+        await add_contact(conn, c.id)
+        mine = await claims.claim_targets(conn, c.id, owner="a", limit=2, now=NOON)
+        theirs = await claims.claim_targets(conn, c.id, owner="b", limit=5, now=NOON)
+        elsewhere = await claims.claim_targets(conn, other.id, owner="a", limit=5, now=NOON)
+        assert len(mine.claimed) == 2 and len(theirs.claimed) == 1 and len(elsewhere.claimed) == 2
+        assert await claims.release_campaign_leases(conn, "a", c.id) == 2
+        for t in mine.claimed:
+            assert (await _target(conn, t.target_id))["lease_owner"] is None
+        assert (await _target(conn, theirs.claimed[0].target_id))["lease_owner"] == "b"
+        for t in elsewhere.claimed:
+            assert (await _target(conn, t.target_id))["lease_owner"] == "a"
+        again = await claims.claim_targets(conn, c.id, owner="a", limit=5, now=NOON)
+        assert sorted(t.target_id for t in again.claimed) == sorted(t.target_id for t in mine.claimed)
+
+
 async def test_claim_prefilters_and_one_target_per_contact(database_url: str) -> None:
     async with connect(database_url) as conn:
         c = await _running(conn)

@@ -56,6 +56,9 @@ class CampaignRunner:
         self.last_limit: str | None = None
         self.pacer: CampaignPacer | None = None
         self.claimed_empty_at: float | None = None
+        # Set when a tick failed part-way (the database went away, say): leases it took
+        # may be held with nothing here to dial or release them (see `tick`).
+        self.leases_unknown = False
         if campaign.mode == "predictive":
             self.pacer = CampaignPacer(abandon_cap=min(max(campaign.abandon_cap, 0.001), 0.2),
                                        amd=campaign.amd_policy != "off",
@@ -97,6 +100,7 @@ class CampaignRunner:
                 raise
             except Exception:
                 log.exception("campaign.tick_failed", campaign=self.campaign.name)
+                self.leases_unknown = True
                 await asyncio.sleep(min(1.0, tick * 4))
 
     def _situation(self) -> tuple[DialSituation, Sequence[AgentSeat]]:
@@ -142,6 +146,18 @@ class CampaignRunner:
         if self.core.mode.is_preview:
             await d.previews.tick(self)
             return
+        if self.leases_unknown:
+            # Between ticks a dialing campaign holds no lease of its own (the write-ahead
+            # takes each one over), so whatever this instance still holds here was left
+            # by the failed tick: a claim committed whose answer was lost, or targets
+            # claimed and never written ahead. Give them back before claiming again.
+            async with d.pool.connection() as conn:
+                released = await claims_ledger.release_campaign_leases(
+                    conn, d.instance_id, self.id)
+            self.leases_unknown = False
+            if released:
+                log.info("campaign.lost_leases_released", campaign=self.campaign.name,
+                         count=released)
         situation, available = self._situation()
         decision = plan_dials(CampaignState.RUNNING, self.core, situation)
         self.last_limit = decision.limit.value if decision.limit else None

@@ -37,6 +37,7 @@ from orchestrator.ledger.claims.leases import (
     expire_stale_leases,
     mark_offered_rejected,
     mark_shown,
+    release_campaign_leases,
     release_leases,
     renew_leases,
 )
@@ -58,5 +59,5 @@ __all__ = [
     "AttemptRefusal", "AttemptTicket", "ClaimResult", "ClaimedTarget", "DEFAULT_LEASE",
     "RECHECK_UNKNOWN", "RefusalReason", "Rejection", "TIME_REASONS", "TRANSIENT_REFUSALS",
     "claim_targets", "count_live_attempts", "expire_stale_leases", "mark_offered_rejected",
-    "mark_shown", "release_leases", "renew_leases", "target_facts", "write_ahead_attempt",
+    "mark_shown", "release_campaign_leases", "release_leases", "renew_leases", "target_facts", "write_ahead_attempt",
 ]

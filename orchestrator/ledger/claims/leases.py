@@ -177,6 +177,21 @@ async def release_leases(
     )
 
 
+async def release_campaign_leases(conn: AsyncConn, owner: str, campaign_id: int) -> int:
+    """Give back every lease this owner holds on one campaign's targets.
+
+    For a dialing loop that may have lost track of what it claimed: a claim whose commit
+    landed but whose answer never came back (the connection died in between) leaves
+    leases nobody here knows of, and they would keep their targets out of dialing until
+    they expire (the campaign's lease, a minute by default)."""
+    return await execute(
+        conn,
+        "UPDATE targets SET lease_owner = NULL, lease_expires_at = NULL"
+        " WHERE lease_owner = %s AND campaign_id = %s",
+        (owner, campaign_id),
+    )
+
+
 async def expire_stale_leases(conn: AsyncConn, *, now: datetime | None = None) -> int:
     """Clear leases that have expired (housekeeping: claims already ignore them)."""
     return await execute(
