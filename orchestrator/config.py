@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     gate refuses those whatever the list says)."""
     trunks: str = ",".join(DEFAULT_TRUNKS)
     """PJSIP/SIP/IAX2 endpoints that are trunks, comma-separated: never an agent's phone."""
+    transfer_numbers: str = ""
+    """Numbers agents may consult or transfer to: glob patterns, comma-separated (e.g.
+    ``1???,+4930*``); none by default."""
+    transfer_endpoint: str = "Local/{number}@dialer-transfer/n"
+    """Dial string of a consulted or transferred-to number ({number} as kept)."""
+    entry_points: str = ""
+    """Dialplan entry points agents may consult or transfer to, comma-separated names."""
+    entry_endpoint: str = "Local/{name}@dialer-entry/n"
+    """Dial string of an entry point ({name})."""
     amd_context: str = "dialer-amd"
     """With AMD on, the customer channel runs this context (AMD() then Stasis with
     args amd,STATUS,CAUSE) instead of entering the app directly, as recorded on Asterisk 22."""

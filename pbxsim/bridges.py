@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 
-from pbxsim.media import Playbacks, Recordings
+from pbxsim.media import RECORDING_LIVE, Playbacks, Recordings
 from pbxsim.model import AriError, Bridge, Channel
 from pbxsim.state import PbxState, poke_peers, retech
 
@@ -49,7 +49,11 @@ class Bridges:
         return b
 
     def _members(self, channel_param: str | None) -> list[Channel]:
-        """The channels of an addChannel/removeChannel request, all of them known."""
+        """The channels of an addChannel/removeChannel request, each in Stasis.
+
+        Checked one by one in the order given, as Asterisk's control_list_create does:
+        the first unknown one is 400 (not 404), the first one not in Stasis 422, and
+        then nothing is done (surprise 19)."""
         ids = [x for x in (channel_param or "").split(",") if x]
         if not ids:
             raise AriError(400, "Missing parameter channel")
@@ -57,31 +61,27 @@ class Bridges:
         for cid in ids:
             c = self.pbx.channels.get(cid)
             if c is None or c.destroyed:
-                # unknown channel: 400, and none of the list is added (surprise 19)
                 raise AriError(400, "Channel not found")
+            if c.stasis_app is None:
+                raise AriError(422, "Channel not in Stasis application")
             chans.append(c)
         return chans
 
     def add(self, bid: str, channel_param: str | None, role: str | None) -> None:
         b = self.pbx.get_bridge(bid)
-        chans = self._members(channel_param)
-        for c in chans:
-            if c.stasis_app is None:
-                raise AriError(422, "Channel not in Stasis application")
-            if c.recording is not None and c.recording.state == "recording":
+        for c in self._members(channel_param):
+            if any(r.state in RECORDING_LIVE for r in c.recordings):
+                # the recording's add rule refuses it from the record request until the
+                # recording ends; the channels before it in the list are already added
+                # (resource_bridges.c stops at the first refusal)
                 raise AriError(409, f"Channel {c.id} currently recording")
-        for c in chans:
-            if c.bridge is b:
-                continue
             if c.bridge is not None:
+                # Stasis departs whatever bridge the channel is in, the same one
+                # included, and imparts it again (control_swap_channel_in_bridge)
                 self.leave(c)
             self._enter(c, b, role)
 
     def _enter(self, c: Channel, b: Bridge, role: str | None) -> None:
-        if (c.moh or c.holding) and b.bridge_type == "mixing":
-            # joining a bridge stops the channel's MOH (notes 11)
-            c.moh = c.holding = False
-            self.pbx.emit("MusicOnHoldStop", channel=c, ari=False)
         b.channels.append(c)
         c.bridge = b
         if c.stasis_app is not None:
@@ -89,6 +89,11 @@ class Bridges:
             b.member_refs[c.stasis_app] = b.member_refs.get(c.stasis_app, 0) + 1
         # the event reports the technology before the switch (notes GENERAL)
         self.pbx.emit("ChannelEnteredBridge", channel=c, bridge=b, data={"role": role})
+        if (c.moh or c.holding) and b.bridge_type == "mixing":
+            # joining a bridge stops the channel's MOH, just after BridgeEnter (notes 11,
+            # ami_hold_unhold_bridged)
+            c.moh = c.holding = False
+            self.pbx.emit("MusicOnHoldStop", channel=c, ari=False)
         poke_peers(b)  # a ;2 half in Answer() may now hear media
         retech(b)
         if b.bridge_type == "mixing":
@@ -122,18 +127,28 @@ class Bridges:
         retech(b)
         if b.bridge_type == "mixing" and b.channels and b.member_count() >= 2:
             self.pbx.bridgepeers(b, entering=None)
-        if not b.channels and b.recording is not None:
-            # a bridge recording ends when the last member leaves (notes 2)
-            self.recordings.finish(b.recording, "done")
+        if not b.channels:
+            self._kick_helpers(b)
+
+    def _kick_helpers(self, b: Bridge) -> None:
+        """The last real member left: the hidden helpers go too.
+
+        Recorder, Announcer and the bridge MOH channel join as "lonely" channels, which
+        leave when only lonely ones remain (bridge_channel.c). A bridge recording ends
+        done with its file kept (notes 2: rb-bridge-rec2); a bridge playback's Announcer
+        is hung up under it, so it ends failed, as a channel playback cut by a hangup
+        does (notes 3)."""
+        for rec in list(b.recordings):
+            self.recordings.finish(rec, "done")
+        for pb in list(b.playbacks):
+            self.playbacks.finish(pb, "failed")
+        self._set_moh(b, False)
 
     def remove(self, bid: str, channel_param: str | None) -> None:
         b = self.pbx.get_bridge(bid)
         chans = self._members(channel_param)
-        for c in chans:
-            if c.stasis_app is None:
-                raise AriError(422, "Channel not in Stasis application")
-            if c.bridge is not b:
-                raise AriError(422, "Channel not in this bridge")
+        if any(c.bridge is not b for c in chans):
+            raise AriError(422, "Channel not in this bridge")
         for c in chans:
             self.leave(c)
 
@@ -148,13 +163,18 @@ class Bridges:
         await self.pbx.clock.sleep(0.002)
         for c in list(b.channels):
             self.leave(c, keep_subscription=True)
-        for pb in list(b.playbacks):
-            self.playbacks.finish(pb, "done")
+        # dissolving kicks the helpers of an empty bridge as well
+        self._kick_helpers(b)
         self.pbx.emit("BridgeDestroyed", bridge=b)
 
     def moh(self, bid: str, on: bool) -> None:
         """Bridge MOH plays on a hidden Announcer channel, a member like any other."""
         b = self.pbx.get_bridge(bid)
+        if not on and not b.moh:
+            raise AriError(409, "Bridge isn't playing music")
+        self._set_moh(b, on)
+
+    def _set_moh(self, b: Bridge, on: bool) -> None:
         if on and not b.moh:
             b.moh = True
             b.hidden.append(f"Announcer/ARI_MOH-{self.pbx.next_seq()};2")

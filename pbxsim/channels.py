@@ -12,7 +12,7 @@ import re
 import uuid
 from typing import Any
 
-from pbxsim.dialplan import AGENT_CONTEXTS, CUSTOMER_CONTEXTS, TESTLINES
+from pbxsim.dialplan import AGENT_CONTEXTS, CUSTOMER_CONTEXTS, ENTRY, TESTLINES, TRANSFER
 from pbxsim.model import AriError, Channel
 from pbxsim.state import PbxState
 
@@ -222,13 +222,19 @@ class Channels:
 
 
 def kind_of(context: str, exten: str) -> str:
-    """'customer', 'agent' or 'other': who a Local channel to context,exten calls."""
+    """'customer', 'agent', 'transfer', 'entry' or 'other': who a Local channel to
+    context,exten calls."""
     if context in AGENT_CONTEXTS:
         return "agent"
     if context == TESTLINES:
         return "customer" if re.fullmatch(r"\+?[0-9]{2,}", exten) else "agent"
     if context in CUSTOMER_CONTEXTS:
         return "customer"
+    if context == TRANSFER:
+        # a consulted or transferred-to number: not one of the campaign's customers
+        return "transfer"
+    if context == ENTRY:
+        return "entry"
     return "other"
 
 

@@ -16,6 +16,11 @@ from pbxsim.ari import AriServer
 from pbxsim.engine import Engine
 from pbxsim.model import AriError
 
+#: The cause of a recording told to fail: the one res_stasis_recording gives a recording
+#: that could not start on any target (the other, "Cannot record channel while in
+#: bridge", pbxsim gives by itself when it applies).
+DEFAULT_RECORDING_FAILURE = "Failed to answer channel"
+
 
 class ControlServer:
     def __init__(self, engine: Engine, ari: AriServer, ami: AmiServer) -> None:
@@ -31,6 +36,8 @@ class ControlServer:
         r.add_post("/_pbxsim/script", self.script)
         r.add_post("/_pbxsim/hangup/{channel_id}", self.hangup)
         r.add_post("/_pbxsim/shutdown", self.shutdown)
+        r.add_post("/_pbxsim/recordings/fail", self.recordings_fail)
+        r.add_delete("/_pbxsim/recordings/fail", self.recordings_fail_clear)
         r.add_get("/_pbxsim/calls", self.calls)
         r.add_get("/_pbxsim/stats", self.stats)
         self.app = app
@@ -110,6 +117,29 @@ class ControlServer:
         except ValueError as e:
             return self._bad(str(e))
         return web.json_response({"shutting_down": self.engine.shutting_down})
+
+    async def recordings_fail(self, request: web.Request) -> web.Response:
+        """Body {"name": glob, "cause": text}: recordings so named answer 201, then fail."""
+        try:
+            body: Any = json.loads(await request.read() or b"{}")
+        except ValueError:
+            return self._bad("body: not JSON")
+        if not isinstance(body, dict):
+            return self._bad("body: expected a JSON object")
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            return self._bad("name: required string (a recording name or glob pattern)")
+        cause = body.get("cause", DEFAULT_RECORDING_FAILURE)
+        if not isinstance(cause, str) or not cause:
+            return self._bad("cause: must be a non-empty string")
+        return web.json_response({"failing": self.engine.fail_recordings(name, cause)})
+
+    async def recordings_fail_clear(self, request: web.Request) -> web.Response:
+        """?name=glob forgets that pattern; without it, all of them."""
+        name = request.query.get("name")
+        if name == "":
+            return self._bad("name: empty (leave it out to clear all)")
+        return web.json_response({"failing": self.engine.clear_recording_failures(name)})
 
     async def calls(self, request: web.Request) -> web.Response:
         return web.json_response(self.engine.calls_summary())

@@ -14,7 +14,14 @@ from typing import Any
 from pbxsim.bridges import Bridges
 from pbxsim.calllog import CallLog
 from pbxsim.channels import PRESENTATION_ALLOWED, Channels
-from pbxsim.dialplan import KNOWN_CONTEXTS, Step, amd_program, program_for, project_dialplan
+from pbxsim.dialplan import (
+    KNOWN_CONTEXTS,
+    TRANSFER,
+    Step,
+    amd_program,
+    program_for,
+    project_dialplan,
+)
 from pbxsim.dialplan_run import DialplanRunner
 from pbxsim.hangup import Hangups
 from pbxsim.model import AriError, Channel, DialInfo
@@ -24,7 +31,7 @@ from pbxsim.state import PbxState
 
 #: Contexts of the project's dialplan (asterisk-conf/) that reach the customer over the
 #: SIP trunk; the lab's [customers] is reached directly.
-TRUNK_CONTEXTS = ("dialer-out",)
+TRUNK_CONTEXTS = ("dialer-out", TRANSFER)
 #: The carrier's post-dial delay before anything is heard of the called side (sim s).
 TRUNK_SETUP_S = 0.1
 #: the formats an originate may ask for
@@ -72,10 +79,10 @@ class Dialing:
         if not app:
             target = (context or "default", extension or "s", priority or 1)
         self.calls.register(c1)
-        if c1.tech != "Local" or c1.context in KNOWN_CONTEXTS:
-            # the 200 reply already shows AppDial2 (originate traces); it is published
-            # before the originating app subscribes, so a narrow app never sees it
-            self.pbx.dialplan(c1, "AppDial2", "(Outgoing Line)", unsubscribed=True)
+        # the 200 reply already shows AppDial2 (originate traces, a context that does
+        # not exist included: errors er-noctx); it is published before the originating
+        # app subscribes, so a narrow app never sees it
+        self.pbx.dialplan(c1, "AppDial2", "(Outgoing Line)", unsubscribed=True)
         self.pbx.spawn(self._run_originated(c1, app, app_args, target))
         return c1
 
@@ -93,8 +100,6 @@ class Dialing:
         c1.dial = DialInfo(dialstring=dialstring(endpoint, resource, where), mode="dial",
                            timeout=None)
         self.calls.register(c1)
-        # the created channel enters Stasis at once, still Down (create_dial_*)
-        self.pbx.dialplan(c1, "Stasis", ",".join([app, *app_args]))
         self.pbx.spawn(self._run_created(c1, app, app_args))
         return c1
 
@@ -125,7 +130,7 @@ class Dialing:
         if formats:
             for f in str(formats).split(","):
                 if f not in KNOWN_FORMATS:
-                    raise AriError(400, f"No such format '{f}'")
+                    raise AriError(400, f"Provided format ({f}) was not found")
         if originator and originator not in self.pbx.channels:
             raise AriError(400, "Provided originator channel was not found")
 
@@ -148,7 +153,9 @@ class Dialing:
         # thread of its own runs Stasis() for it a moment later, and until then
         # addChannel is 422 and /dial 409 "Channel not in Stasis application" (1 in
         # 6 on an idle Asterisk 22.10.1 when sent at once). In real time, not
-        # simulated time: it is a thread's start, whatever the speed.
+        # simulated time: it is a thread's start, whatever the speed. The 200 reply
+        # shows no dialplan app yet (create_dial_* traces).
+        self.pbx.dialplan(c1, "Stasis", ",".join([app, *args]))
         await asyncio.sleep(self.pbx.stasis_entry_s)
         await self.stasis.enter(c1, app, args, wait=False)
         if c1.stasis_app is None:
@@ -173,6 +180,15 @@ class Dialing:
                 self.pbx.set_var(peer, "BRIDGEPEER", c1.vars["BRIDGEPEER"])
             if "STASISSTATUS" in c1.vars:
                 self.pbx.set_var(peer, "STASISSTATUS", c1.vars["STASISSTATUS"])
+        if self._no_such_exten(c1) and peer is not None:
+            # ast_call fails: Stasis soft-hangs the channel up, no Dial, no hangup
+            # request; ;1 ends with cause 16, ;2 with 0 (errors trace, er-noctx2)
+            peer.started = True
+            peer.hangupcause, peer.hangup_requested = 0, True
+            c1.hangupcause, c1.hangup_requested = 16, True
+            c1.poke()
+            self.pbx.spawn(self.hangups.teardown(peer))
+            return
         self.pbx.dial_event(c1, "", first=True)
         self._start_far(c1)
         if c1.dial.timeout is not None:
@@ -231,12 +247,15 @@ class Dialing:
     ) -> None:
         if self._no_such_exten(c1):
             # unknown context or extension: the Local channel's call fails before the dial
-            # starts (local_call: "No such extension/context"): ChannelDestroyed cause 0
-            # within 1 ms, no Dial (errors trace)
-            peer = c1.peer
-            await self.hangups.teardown(c1)
-            if peer is not None:
-                await self.hangups.teardown(peer)
+            # starts (local_call: "No such extension/context"): no Dial, no hangup
+            # request, ChannelDestroyed cause 0 for ;2 then ;1 within 1 ms (errors
+            # trace, er-noctx)
+            halves = [x for x in (c1.peer, c1) if x is not None]
+            for x in halves:
+                x.hangupcause = 0
+                x.hangup_requested = True
+            for x in halves:
+                await self.hangups.teardown(x)
             return
         self._originate_vars(c1)
         if c1.callerid_param:

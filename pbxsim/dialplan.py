@@ -20,8 +20,13 @@ CUSTOMER_CONTEXTS = ("customers", "dialer-out", "dialer-amd", "customers-long")
 AGENT_CONTEXTS = ("agents", "dialer-agents", "agents-talk")
 #: asterisk-conf's opt-in test lines: customers by last digit and test agent phones
 TESTLINES = "dialer-testlines"
-KNOWN_CONTEXTS = (*CUSTOMER_CONTEXTS, *AGENT_CONTEXTS, TESTLINES, "dialer-stasis", "lab-userevent",
-                  "default")
+#: asterisk-conf's [dialer-transfer]: numbers agents consult or transfer to, dialled over
+#: the trunk like [dialer-out] (issue 12); here they follow the customer rules
+TRANSFER = "dialer-transfer"
+#: asterisk-conf's [dialer-entry]: named entry points agents consult or transfer to
+ENTRY = "dialer-entry"
+KNOWN_CONTEXTS = (*CUSTOMER_CONTEXTS, *AGENT_CONTEXTS, TESTLINES, TRANSFER, ENTRY,
+                  "dialer-stasis", "lab-userevent", "default")
 
 Data = str | Callable[[Channel], str]
 
@@ -151,6 +156,15 @@ def testline_phone_program(exten: str) -> list[Step] | None:
     return None
 
 
+def entry_point_program(name: str) -> list[Step] | None:
+    """[dialer-entry]: the entry points asterisk-conf defines (survey: answer, a tone,
+    30 s, hang up); any other name is no such extension."""
+    if name != "survey":
+        return None
+    return [Step("NoOp", "dialer: entry point survey"), Step("Answer"),
+            Step("Playtones", "440/500,0/500"), Step("Wait", "30"), Step("Hangup")]
+
+
 def amd_program(app: str, *, project: bool = False) -> list[Step]:
     """[dialer-amd],s: AMD() on the answered channel, then Stasis(app,amd,STATUS,CAUSE).
 
@@ -210,7 +224,7 @@ def program_for(context: str, exten: str, c: Channel, parties: PartyDirectory) -
     """The dialplan a channel runs when it enters `context,exten` (None: no such exten).
 
     A customer's party plan is drawn once per channel and kept on it."""
-    if context in ("customers", "dialer-out", "dialer-amd"):
+    if context in ("customers", "dialer-out", "dialer-amd", TRANSFER):
         if not re.fullmatch(r"\+?[0-9]+", exten):
             return None
         plan = c.plan or parties.plan_for(exten)
@@ -232,6 +246,8 @@ def program_for(context: str, exten: str, c: Channel, parties: PartyDirectory) -
         if not exten.startswith("agent") or len(exten) <= len("agent"):
             return None
         return agent_program(exten, talking=context == "agents-talk")
+    if context == ENTRY:
+        return entry_point_program(exten)
     if context == "dialer-stasis":
         return stasis_program(c.vars.get("DIALER_APP", "dialer"), exten)
     if context == "lab-userevent":

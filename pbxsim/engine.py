@@ -125,6 +125,21 @@ class Engine:
             raise ValueError("mode: graceful or abort")
         self.pbx.shutting_down = mode == "graceful"
 
+    def fail_recordings(self, pattern: str, cause: str) -> dict[str, str]:
+        """Recordings whose name matches `pattern` (fnmatch) are accepted (201) and then
+        fail with RecordingFailed(cause), as Asterisk reports a recording that could not
+        start: for the dialer's "RecordingFailed is reported, not assumed"."""
+        self.pbx.failing_recordings[pattern] = cause
+        return dict(self.pbx.failing_recordings)
+
+    def clear_recording_failures(self, pattern: str | None) -> dict[str, str]:
+        """Forget one pattern, or all of them (None)."""
+        if pattern is None:
+            self.pbx.failing_recordings.clear()
+        else:
+            self.pbx.failing_recordings.pop(pattern, None)
+        return dict(self.pbx.failing_recordings)
+
     def ami_user_event(self, headers: list[tuple[str, str]]) -> None:
         """AMI UserEvent: to every AMI session, never to ARI."""
         self.pbx.emit("UserEvent", data={"headers": headers}, ari=False, targets=frozenset())

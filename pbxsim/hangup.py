@@ -39,7 +39,7 @@ class Hangups:
             try:
                 cause = int(reason_code)
             except ValueError as exc:
-                raise AriError(400, "Invalid reason for hangup reason_code provided") from exc
+                raise AriError(400, "Invalid reason for hangup reason code provided") from exc
         elif reason:
             if reason not in HANGUP_REASONS:
                 raise AriError(400, "Invalid reason for hangup reason provided")
@@ -112,16 +112,17 @@ class Hangups:
         self.calls.log(c, None)
 
     def _leave_everything(self, c: Channel) -> None:
-        """Bridge, playbacks, recording, MOH, Stasis: in the order Asterisk ends them."""
+        """MOH, bridge, playbacks, recording, Stasis: in the order Asterisk ends them (MOH
+        stops before BridgeLeave: ami_hold_unhold_bridged, ami_moh_on_channel)."""
+        if c.moh or c.holding:
+            c.moh = c.holding = False
+            self.pbx.emit("MusicOnHoldStop", channel=c, ari=False)
         if c.bridge is not None:
             self.bridges.leave(c, keep_subscription=True)
         for pb in list(c.playbacks):
             self.playbacks.finish(pb, "failed")
-        if c.recording is not None:
-            self.recordings.finish(c.recording, "done")
-        if c.moh or c.holding:
-            c.moh = c.holding = False
-            self.pbx.emit("MusicOnHoldStop", channel=c, ari=False)
+        for rec in list(c.recordings):
+            self.recordings.finish(rec, "done")
         if c.stasis_app is not None:
             self.stasis.end_hung_up(c)
         elif c.stasis_status_pending:

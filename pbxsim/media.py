@@ -28,6 +28,10 @@ SOUND_SECONDS = {
     "silence/1": 1.0,
 }
 RECORDING_FORMATS = ("wav", "gsm", "ulaw", "alaw", "sln", "g722", "wav49")
+#: a recording in these states keeps its channel out of bridges (its add rule)
+RECORDING_LIVE = ("queued", "recording", "paused")
+#: recording ops that need a started recording ("Recording not in session" before)
+SESSION_OPS = ("pause", "unpause", "mute", "unmute")
 
 
 def media_owner(pbx: PbxState, target_kind: str, target_id: str) -> Channel | Bridge:
@@ -192,38 +196,59 @@ class Recordings:
         self.pbx = pbx
 
     def record(self, target_kind: str, target_id: str, p: dict[str, Any]) -> LiveRecording:
-        name = p.get("name") or ""
-        fmt = p.get("format") or ""
-        if not name:
-            raise AriError(400, "Recording name is required")
-        if not fmt:
-            raise AriError(400, "Recording format is required")
-        owner = media_owner(self.pbx, target_kind, target_id)
-        if fmt not in RECORDING_FORMATS:
-            raise AriError(422, "specified format is unknown on this system")
-        if name in self.pbx.live_recordings:
-            raise AriError(409, f"Recording '{name}' already exists and can not be overwritten")
-        if_exists = p.get("ifExists") or "fail"
+        """POST /channels/{id}/record and /bridges/{id}/record, checked in Asterisk's
+        order (resource_channels.c, resource_bridges.c, res_stasis_recording.c)."""
+        name = str(p.get("name") or "")
+        fmt = str(p.get("format") or "")
+        max_duration = int_or(p.get("maxDurationSeconds"), 0) or 0
+        max_silence = int_or(p.get("maxSilenceSeconds"), 0) or 0
+        if target_kind == "channel":
+            if max_duration < 0:
+                raise AriError(400, "max_duration_seconds cannot be negative")
+            if max_silence < 0:
+                raise AriError(400, "max_silence_seconds cannot be negative")
+            owner = media_owner(self.pbx, target_kind, target_id)
+            _check_record_options(p)
+            if fmt not in RECORDING_FORMATS:
+                raise AriError(422, "specified format is unknown on this system")
+        else:
+            owner = media_owner(self.pbx, target_kind, target_id)
+            if fmt not in RECORDING_FORMATS:
+                raise AriError(422, "specified format is unknown on this system")
+            _check_record_options(p)
+        if not name or max_duration < 0 or max_silence < 0:
+            # stasis_app_control_record's EINVAL, "caught before" in theory only
+            raise AriError(500, "Error parsing request")
+        if_exists = str(p.get("ifExists") or "fail").lower()
         if name in self.pbx.stored_recordings and if_exists == "fail":
             raise AriError(409, f"Recording '{name}' already exists and can not be overwritten")
+        if name in self.pbx.live_recordings:
+            raise AriError(409, f"Recording '{name}' already exists and can not be overwritten")
         rec = LiveRecording(name=name, format=fmt, target_uri=f"{target_kind}:{target_id}")
-        md = int_or(p.get("maxDurationSeconds"), 0)
-        rec.max_duration = float(md) if md else None
+        rec.max_duration = float(max_duration) if max_duration else None
+        rec.fail_cause = self.pbx.recording_failure(name)
+        rec.owner = owner
         self.pbx.live_recordings[name] = rec
-        owner.recording = rec
+        owner.recordings.append(rec)
         self.pbx.spawn(self._run(owner, rec))
         return rec
 
     async def _run(self, owner: Channel | Bridge, rec: LiveRecording) -> None:
         await asyncio.sleep(self.pbx.clock.real(0.01))
-        if isinstance(owner, Channel) and owner.bridge is not None:
+        while isinstance(owner, Channel) and owner.recordings and owner.recordings[0] is not rec:
+            # the channel's control thread records one at a time: the next one waits
+            # in its command queue (a bridge gets one Recorder channel per recording)
+            if rec.state != "queued":
+                return
+            await asyncio.sleep(self.pbx.clock.real(0.01))
+        if isinstance(owner, Channel) and owner.bridge is not None and rec.state == "queued":
             # recording a bridged channel fails after 201 (surprise 20)
             await self.pbx.clock.sleep(0.5)
-            rec.state = "failed"
-            rec.cause = "Cannot record channel while in bridge"
-            self.pbx.live_recordings.pop(rec.name, None)
-            owner.recording = None
-            self._event("RecordingFailed", owner, rec)
+            self._fail(owner, rec, "Cannot record channel while in bridge")
+            return
+        if rec.fail_cause is not None and rec.state == "queued":
+            # told to fail (control endpoint): as Asterisk fails one, before it starts
+            self._fail(owner, rec, rec.fail_cause)
             return
         if rec.state != "queued":
             return
@@ -247,14 +272,28 @@ class Recordings:
                       bridge=owner if isinstance(owner, Bridge) else None,
                       data={"recording": rec.ari()}, ami=False, dup_for_all=is_bridge)
 
+    def _fail(self, owner: Channel | Bridge, rec: LiveRecording, cause: str) -> None:
+        """RecordingFailed after the 201: the recording is gone, nothing is stored."""
+        if rec.state != "queued":
+            return
+        rec.state = "failed"
+        rec.cause = cause
+        if self.pbx.live_recordings.get(rec.name) is rec:
+            del self.pbx.live_recordings[rec.name]
+        if rec in owner.recordings:
+            owner.recordings.remove(rec)
+        self._event("RecordingFailed", owner, rec)
+
     def finish(self, rec: LiveRecording, state: str) -> None:
-        """End a recording: "done" keeps it as a stored recording, "canceled" does not."""
+        """End a recording: "done" keeps it as a stored recording, "canceled" deletes it.
+
+        Either way the event says "done": a canceled recording's record_file still ends
+        by setting COMPLETE (res_stasis_recording.c), after its file was deleted."""
         if rec.state in ("done", "failed", "canceled"):
             return
-        kind, _, oid = rec.target_uri.partition(":")
-        owner: Channel | Bridge | None = (
-            self.pbx.channels.get(oid) if kind == "channel" else self.pbx.bridges.get(oid)
-        )
+        # the owner, even a bridge being destroyed (no longer listed) or a channel torn
+        # down: its RecordingFinished still goes out
+        owner: Channel | Bridge | None = rec.owner
         was = rec.state
         now = self.pbx.clock.now()
         if rec.paused_at is not None:
@@ -262,10 +301,11 @@ class Recordings:
             rec.paused_at = None
         rec.state = state
         rec.stop.set()
-        self.pbx.live_recordings.pop(rec.name, None)
+        if self.pbx.live_recordings.get(rec.name) is rec:
+            del self.pbx.live_recordings[rec.name]
         if owner is not None:
-            if owner.recording is rec:
-                owner.recording = None
+            if rec in owner.recordings:
+                owner.recordings.remove(rec)
             if isinstance(owner, Bridge) and rec.helper in owner.hidden:
                 owner.hidden.remove(rec.helper)
                 self.pbx.helpers_changed(owner)
@@ -277,8 +317,10 @@ class Recordings:
             if state == "done":
                 self.pbx.stored_recordings[rec.name] = {"name": rec.name, "format": rec.format}
                 self.pbx.stored_durations[rec.name] = float(rec.duration)
+            rec.state = "done"
             if owner is not None:
                 self._event("RecordingFinished", owner, rec)
+        rec.state = state
 
     def get_live(self, name: str) -> LiveRecording:
         rec = self.pbx.live_recordings.get(name)
@@ -290,6 +332,9 @@ class Recordings:
         """stop, cancel, pause, unpause, mute or unmute a live recording."""
         rec = self.get_live(name)
         now = self.pbx.clock.now()
+        if op in SESSION_OPS and rec.state == "queued":
+            # no operation for a recording that has not started (the operations table)
+            raise AriError(409, "Recording not in session")
         if op == "stop":
             rec.stop.set()
             self.finish(rec, "done")
@@ -309,6 +354,16 @@ class Recordings:
             rec.muted = True
         elif op == "unmute":
             rec.muted = False
+
+
+def _check_record_options(p: dict[str, Any]) -> None:
+    """terminateOn and ifExists, as stasis_app_recording_*_parse read them."""
+    term = str(p.get("terminateOn") or "none").lower()
+    if term not in ("none", "any", "#", "*"):
+        raise AriError(400, "terminateOn invalid")
+    if_exists = str(p.get("ifExists") or "fail").lower()
+    if if_exists not in ("fail", "overwrite", "append"):
+        raise AriError(400, "ifExists invalid")
 
 
 class MusicOnHold:

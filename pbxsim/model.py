@@ -212,6 +212,11 @@ class LiveRecording:
     duration: int | None = None
     helper: str = ""
     """The hidden Recorder channel of a bridge recording."""
+    owner: Any = None
+    """The Channel or Bridge it records."""
+    fail_cause: str | None = None
+    """Set when the control endpoint said recordings of this name fail: the cause of
+    the RecordingFailed that follows the 201."""
 
     def ari(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -252,7 +257,7 @@ class Channel:
     peer: Channel | None = None
     half: int = 0
     kind: str = "other"
-    """'customer', 'agent', 'snoop' or 'other'."""
+    """'customer', 'agent', 'transfer', 'entry', 'snoop' or 'other'."""
     number: str = ""
     endpoint: str = ""
     plan: PartyPlan | None = None
@@ -270,7 +275,8 @@ class Channel:
     moh: bool = False
     holding: bool = False
     playbacks: list[Playback] = field(default_factory=list)
-    recording: LiveRecording | None = None
+    recordings: list[LiveRecording] = field(default_factory=list)
+    """Live ones, oldest first (a channel records them one after the other)."""
     snoops: list[Channel] = field(default_factory=list)
     snoop_target: Channel | None = None
     leave_stasis_to: tuple[str, str, int] | None = None
@@ -337,7 +343,8 @@ class Bridge:
     subscription Stasis holds for them; one that hung up never gives its back)."""
     moh: bool = False
     playbacks: list[Playback] = field(default_factory=list)
-    recording: LiveRecording | None = None
+    recordings: list[LiveRecording] = field(default_factory=list)
+    """Live ones, oldest first (a channel records them one after the other)."""
     vars: dict[str, str] = field(default_factory=dict)
     destroyed: bool = False
     video_mode: str = "talker"

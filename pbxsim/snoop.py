@@ -11,7 +11,7 @@ from pbxsim.hangup import Hangups
 from pbxsim.model import AriError, Channel
 from pbxsim.params import split_args
 from pbxsim.stasis import Stasis
-from pbxsim.state import PbxState
+from pbxsim.state import MAX_ID_LEN, PbxState
 
 DIRECTIONS = ("none", "both", "out", "in")
 
@@ -39,9 +39,12 @@ class Snoops:
             raise AriError(400, "Application name is required")
         target = self.pbx.get_channel(cid, message="Provided channel was not found")
         sid = p.get("snoopId") or None
-        if sid is not None and sid in self.pbx.channels:
+        # the driver's counter is taken before the channel allocation can fail (lab:
+        # the refused snoopId=ss-sup used up -00000001)
+        seq = self.pbx.next_snoop_seq()
+        if sid is not None and (len(sid) > MAX_ID_LEN or self.pbx.id_taken(sid)):
+            # an id clash (prefix rule of narrow surprise 31) fails the allocation: 500
             raise AriError(500, "Snoop channel could not be created")
-        seq = self.pbx.next_seq()
         s = Channel(
             id=sid or self.pbx.new_uid(), name=f"Snoop/{target.id}-{seq}", tech="Snoop",
             state="Up", context="default", exten="s", priority=1,

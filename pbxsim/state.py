@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import itertools
 import time
 from collections.abc import Callable, Coroutine
@@ -52,6 +53,9 @@ class PbxState:
         self.live_recordings: dict[str, LiveRecording] = {}
         self.stored_recordings: dict[str, dict[str, Any]] = {}
         self.stored_durations: dict[str, float] = {}
+        self.failing_recordings: dict[str, str] = {}
+        """Recording-name patterns (fnmatch) the control endpoint said fail -> the cause
+        of their RecordingFailed."""
         self.apps: dict[str, bool] = {}
         """Registered Stasis apps (a WebSocket is connected) -> subscribeAll."""
         self.inactive_apps: set[str] = set()
@@ -74,6 +78,7 @@ class PbxState:
         self.started = time.time()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._counter = itertools.count(1)
+        self._snoop_counter = itertools.count(0)
         self._uid = itertools.count(100)
 
     # ------------------------------------------------------------------ tasks
@@ -99,9 +104,11 @@ class PbxState:
         self.live_recordings.clear()
         self.apps.clear()
         self.inactive_apps.clear()
+        self.failing_recordings.clear()
         self.shutting_down = False
         self.parties.scripts.clear()
         self._counter = itertools.count(1)
+        self._snoop_counter = itertools.count(0)
 
     # ------------------------------------------------------------------ the event stream
     def emit(
@@ -137,6 +144,10 @@ class PbxState:
         """The next name counter (`Local/...-0000002e;1`, `Announcer/ARI-...`)."""
         return f"{next(self._counter):08x}"
 
+    def next_snoop_seq(self) -> str:
+        """The Snoop driver's own name counter (`Snoop/<target>-00000000` first)."""
+        return f"{next(self._snoop_counter):08x}"
+
     def new_uid(self) -> str:
         return f"{int(self.clock.now())}.{next(self._uid)}"
 
@@ -145,18 +156,28 @@ class PbxState:
             return
         if len(cid) > MAX_ID_LEN:
             raise AriError(400, f"Uniqueid length exceeds maximum of {MAX_ID_LEN}")
-        # Asterisk 22's channel storage finds a uniqueid by a case-insensitive match over
-        # the NEW id's length: an id that is a prefix of a live channel's id is "taken"
-        # (narrow surprise 31: "X:agent" live -> "X" refused; "idc10" live -> "IDC10").
-        low = cid.lower()
-        if any(c.id.lower().startswith(low) for c in self.channels.values()
-               if not c.destroyed):
+        if self.id_taken(cid):
             raise AriError(409, "Channel with given unique ID already exists")
+
+    def id_taken(self, cid: str) -> bool:
+        """Asterisk 22's channel storage finds a uniqueid by a case-insensitive match over
+        the NEW id's length: an id that is a prefix of a live channel's id is "taken"
+        (narrow surprise 31: "X:agent" live -> "X" refused; "idc10" live -> "IDC10")."""
+        low = cid.lower()
+        return any(c.id.lower().startswith(low) for c in self.channels.values()
+                   if not c.destroyed)
 
     def check_allocation(self) -> None:
         if self.shutting_down:
             # "Refusing due to active shutdown": before any channel exists (surprise 32)
             raise AriError(500, "Allocation failed", key="error")
+
+    def recording_failure(self, name: str) -> str | None:
+        """The cause a new recording of this name is to fail with, if it is to fail."""
+        for pattern, cause in self.failing_recordings.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                return cause
+        return None
 
     def get_channel(self, cid: str, *, message: str = "Channel not found") -> Channel:
         c = self.channels.get(cid)

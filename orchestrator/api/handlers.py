@@ -210,6 +210,36 @@ async def hold(request: web.Request) -> web.Response:
     return await _hold(request, True)
 
 
+async def consult(request: web.Request) -> web.Response:
+    agent_id = path_agent_id(request)
+    body = await _body(request, s.ConsultBody)
+    attempt_id = _attempt_id(body.attempt_id) if body.attempt_id is not None else None
+    out = await request.app[keys.SERVICE].control.consult(agent_id, attempt_id, body.kind,
+                                                          body.target)
+    return _json(out)
+
+
+async def transfer(request: web.Request) -> web.Response:
+    agent_id = path_agent_id(request)
+    body = await _body(request, s.TransferBody)
+    attempt_id = _attempt_id(body.attempt_id) if body.attempt_id is not None else None
+    control = request.app[keys.SERVICE].control
+    if body.kind is None:
+        out = await control.transfer(agent_id, attempt_id)
+    else:
+        out = await control.consult(agent_id, attempt_id, body.kind, body.target, blind=True)
+    return _json(out)
+
+
+async def call_action(request: web.Request) -> web.Response:
+    agent_id = path_agent_id(request)
+    body = await _body(request, s.CallActionBody)
+    attempt_id = _attempt_id(body.attempt_id) if body.attempt_id is not None else None
+    out = await request.app[keys.SERVICE].control.action(
+        agent_id, attempt_id, request.match_info["action"], body.party_id)
+    return _json(out)
+
+
 async def unhold(request: web.Request) -> web.Response:
     return await _hold(request, False)
 

@@ -24,7 +24,7 @@ import re
 from typing import Any
 
 from orchestrator import __name__ as _pkg
-from orchestrator.api.routes import CAMPAIGN_ACTIONS, PREVIEW_ACTIONS, ApiRoute
+from orchestrator.api.routes import CALL_ACTIONS, CAMPAIGN_ACTIONS, PREVIEW_ACTIONS, ApiRoute
 from orchestrator.ledger.agents import AGENT_STATES
 from orchestrator.ledger.campaigns import STATUSES
 
@@ -94,6 +94,18 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
     "AgentSessions": _list_of("agents"),
     "Campaigns": _list_of("campaigns"),
     "Calls": _list_of("calls"),
+    "Supervision": {
+        "type": "object",
+        "required": ["supervision_id", "attempt_id", "supervisor_id", "mode", "state"],
+        "properties": {"supervision_id": {"type": "string", "format": "uuid"},
+                       "attempt_id": {"type": "string", "format": "uuid"},
+                       "agent_id": {"type": ["integer", "null"]},
+                       "supervisor_id": {"type": "integer"},
+                       "mode": {"type": "string", "enum": ["listen", "whisper", "barge"]},
+                       "state": {"type": "string", "enum": ["ringing", "active", "ended"]},
+                       "ended_reason": {"type": ["string", "null"]}},
+    },
+    "Supervisions": _list_of("supervisions"),
     "Object": {"type": "object"},
 }
 
@@ -113,6 +125,10 @@ _SUCCESS: dict[str, tuple[str, str]] = {
     "update_campaign": ("200", "Campaign"),
     "campaign_action": ("200", "Campaign"),
     "live_calls": ("200", "Calls"),
+    "supervise": ("201", "Supervision"),
+    "list_supervisions": ("200", "Supervisions"),
+    "change_supervision": ("200", "Supervision"),
+    "end_supervision": ("200", "Supervision"),
 }
 
 _PAGES = ("agent_page", "supervisor_page")
@@ -120,7 +136,8 @@ _PAGES = ("agent_page", "supervisor_page")
 
 def _param_schema(route: ApiRoute, name: str) -> dict[str, Any]:
     if name == "action":
-        actions = PREVIEW_ACTIONS if "/preview/" in route.path else CAMPAIGN_ACTIONS
+        actions = (PREVIEW_ACTIONS if "/preview/" in route.path else
+                   CALL_ACTIONS if "/call/" in route.path else CAMPAIGN_ACTIONS)
         return {"type": "string", "enum": list(actions)}
     return _PARAM_SCHEMAS.get(name, {"type": "string"})
 

@@ -19,14 +19,18 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import BaseModel
 
+from orchestrator.api import call_data_handlers as cd
 from orchestrator.api import handlers as h
 from orchestrator.api import schemas as s
+from orchestrator.api import supervision_handlers as sv
 from orchestrator.core.access import Role
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PREVIEW_ACTIONS = ("accept", "skip", "requeue", "delay", "reschedule", "disposition", "remove")
 CAMPAIGN_ACTIONS = ("start", "pause", "stop")
+CALL_ACTIONS = ("switch", "cancel-consult", "conference", "leave", "remove-party",
+                "pause-recording", "resume-recording")
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,33 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("POST", "/api/v1/agents/{agent_id}/unhold", h.unhold,
              "Resume the customer on hold", Role.AGENT, owner="self", body=s.HangupRequest,
              tag="agents"),
+    ApiRoute("POST", "/api/v1/agents/{agent_id}/consult", h.consult,
+             "Consult an agent, a queue, a number or an entry point (the customer is held)",
+             Role.AGENT, owner="self", body=s.ConsultBody, tag="agents"),
+    ApiRoute("POST", "/api/v1/agents/{agent_id}/transfer", h.transfer,
+             "Transfer the customer: complete the consultation, or blind with kind and target",
+             Role.AGENT, owner="self", body=s.TransferBody, tag="agents"),
+    ApiRoute("POST", "/api/v1/agents/{agent_id}/call/{action}", h.call_action,
+             "Act on the call under control: " + ", ".join(CALL_ACTIONS), Role.AGENT,
+             owner="self", body=s.CallActionBody, tag="agents"),
     ApiRoute("POST", "/api/v1/agents/{agent_id}/disposition", h.disposition,
              "Wrap-up code for a call the agent handled", Role.AGENT, owner="self",
              body=s.DispositionRequest, tag="agents"),
+    # -- call data
+    ApiRoute("GET", "/api/v1/agents/{agent_id}/call-data", cd.get_call_data,
+             "Call-associated data of the agent's current call (or ?attempt_id= of a call it "
+             "handled; supervisors: any call): variables, values, version; secure values and, "
+             "when the campaign masks, numbers masked", Role.AGENT, owner="self_or_supervisor",
+             tag="call data"),
+    ApiRoute("PUT", "/api/v1/agents/{agent_id}/call-data", cd.save_call_data,
+             "Save editable variables of a call the agent handles, from the version read (the "
+             "first save wins: 409 with what changed since)", Role.AGENT, owner="self",
+             body=s.CallDataSave, tag="call data"),
+    ApiRoute("GET", "/api/v1/campaigns/{campaign}/variables", cd.get_campaign_variables,
+             "A campaign's call-data variables", Role.SUPERVISOR, tag="call data"),
+    ApiRoute("PUT", "/api/v1/campaigns/{campaign}/variables", cd.put_campaign_variables,
+             "Replace a campaign's call-data variables (name, label, editable, secure)",
+             Role.ADMIN, body=s.CampaignVariables, tag="call data"),
     # -- campaigns
     ApiRoute("GET", "/api/v1/campaigns", h.list_campaigns, "All campaigns", Role.SUPERVISOR,
              tag="campaigns"),
@@ -118,6 +146,19 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("GET", "/api/v1/calls", h.live_calls,
              "Calls in progress (numbers masked when the campaign masks them)",
              Role.SUPERVISOR, tag="stats"),
+    # -- supervision
+    ApiRoute("POST", "/api/v1/calls/{attempt_id}/supervise", sv.supervise,
+             "Listen, whisper or barge into a call bridged to its agent, from the supervisor's "
+             "own phone (rung first); not into a call in wrap-up", Role.SUPERVISOR,
+             body=s.SuperviseRequest, tag="supervision"),
+    ApiRoute("GET", "/api/v1/supervisions", sv.list_supervisions,
+             "The caller's supervisions in progress", Role.SUPERVISOR, tag="supervision"),
+    ApiRoute("PATCH", "/api/v1/supervisions/{supervision_id}", sv.change_supervision,
+             "Switch a supervision's mode (the phone is not rung again)", Role.SUPERVISOR,
+             body=s.SupervisionModeRequest, tag="supervision"),
+    ApiRoute("DELETE", "/api/v1/supervisions/{supervision_id}", sv.end_supervision,
+             "End a supervision (the caller's own; an admin's may end anyone's)",
+             Role.SUPERVISOR, tag="supervision"),
     # -- event stream
     ApiRoute("GET", "/api/v1/events", h.events_ws,
              "WebSocket event stream (token in Authorization or ?token=); agents get their "

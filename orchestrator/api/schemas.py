@@ -111,6 +111,36 @@ class HangupRequest(_Body):
                                    description="The call; default: the agent's current call")
 
 
+class ConsultBody(_Body):
+    """Whom to consult (or transfer to)."""
+
+    attempt_id: str | None = Field(default=None, max_length=64,
+                                   description="The call; default: the agent's current call")
+    kind: Literal["agent", "queue", "number", "entry"] = Field(
+        description="agent: an agent id; queue: a campaign id (its longest-idle agent, never "
+                    "the caller); number: 3 to 18 of digits and + # * : (other characters "
+                    "dropped), admitted by ORCH_TRANSFER_NUMBERS; entry: an entry point name "
+                    "admitted by ORCH_ENTRY_POINTS")
+    target: str = Field(default="", max_length=64,
+                        description="Agent id, campaign id (empty: the call's), number or name")
+
+
+class TransferBody(_Body):
+    """Complete the consultation as a transfer (no kind), or transfer blind (kind+target)."""
+
+    attempt_id: str | None = Field(default=None, max_length=64)
+    kind: Literal["agent", "queue", "number", "entry"] | None = None
+    target: str = Field(default="", max_length=64)
+
+
+class CallActionBody(_Body):
+    """A call-control action on the agent's call."""
+
+    attempt_id: str | None = Field(default=None, max_length=64)
+    party_id: str | None = Field(default=None, max_length=16,
+                                 description="remove-party: the party (p1, p2...)")
+
+
 class CampaignCreate(BaseModel):
     """A new campaign: its name and any settings (the rest take their defaults)."""
 
@@ -126,9 +156,69 @@ class CampaignUpdate(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class SuperviseRequest(_Body):
+    """Supervise a live call from the supervisor's own phone."""
+
+    mode: Literal["listen", "whisper", "barge"] = Field(
+        description="listen: hear the agent and the customer; whisper: also speak to the agent "
+                    "only; barge: join the call (everybody hears)")
+    endpoint: str | None = Field(
+        default=None, max_length=200,
+        description="The supervisor's phone (PJSIP/1001...): their configured one or one "
+                    "ORCH_AGENT_PHONES admits, as at an agent's login (422 naming `endpoint`); "
+                    "default: the supervisor's configured endpoint")
+
+
+class SupervisionModeRequest(_Body):
+    """Switch a supervision's mode on the same phone leg (no new ring)."""
+
+    mode: Literal["listen", "whisper", "barge"]
+
+
+class CallDataSave(_Body):
+    """Save call-associated data of a call the agent handles (first save wins)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    attempt_id: str = Field(min_length=1, max_length=64, description="The call")
+    version: int = Field(strict=True, ge=0, le=2**31 - 1,
+                         description="The call data's version the client read (GET's "
+                                     "`version`); a newer one on the server: 409 with what "
+                                     "changed")
+    values: dict[str, str] = Field(
+        strict=True,
+        description="Variable name -> new value (up to 256 characters); only editable "
+                    "variables; a masked value sent back as shown is left unchanged")
+
+
+class CampaignVariable(_Body):
+    """One call-data variable of a campaign."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    name: str = Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]{0,31}$",
+                      description="Identifier: fills from the contact's custom field of "
+                                  "the same name")
+    label: str | None = Field(default=None, min_length=1, max_length=64,
+                              description="What the desktop shows (default: the name)")
+    editable: bool = Field(default=False, strict=True,
+                           description="The agent may change it (default: read-only)")
+    secure: bool = Field(default=False, strict=True,
+                         description="Masked in every payload; agents may still write it")
+
+
+class CampaignVariables(_Body):
+    """A campaign's whole list of call-data variables (it replaces the current one)."""
+
+    variables: list[CampaignVariable] = Field(max_length=100)
+
+
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     LoginRequest, StateRequest, PreviewActionRequest, DispositionRequest, HangupRequest,
+    ConsultBody, TransferBody, CallActionBody,
     CampaignCreate, CampaignUpdate,
+    SuperviseRequest, SupervisionModeRequest,
+    CallDataSave, CampaignVariable, CampaignVariables,
 )
 
 

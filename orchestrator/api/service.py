@@ -22,7 +22,19 @@ from aiohttp import web
 from orchestrator.core.access import Principal
 
 
+class CallControlApi(Protocol):
+    """Consult, transfer, conference, recording pause (orchestrator.dialer.call_control)."""
+
+    async def consult(self, agent_id: int, attempt_id: str | None, kind: str, target: str,
+                      *, blind: bool = False) -> dict[str, Any]: ...
+    async def transfer(self, agent_id: int, attempt_id: str | None) -> dict[str, Any]: ...
+    async def action(self, agent_id: int, attempt_id: str | None, action: str,
+                     party_id: str | None = None) -> dict[str, Any]: ...
+
+
 class DialerApi(Protocol):
+    @property
+    def control(self) -> CallControlApi: ...
     # -- agents
     async def agent_sessions(self) -> list[dict[str, Any]]: ...
     async def agent_session(self, agent_id: int) -> dict[str, Any]: ...

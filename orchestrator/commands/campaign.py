@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from orchestrator.commands import CliError, echo, json_text, terminal_safe
+from orchestrator.commands import CliError, campaign_variables, echo, json_text, terminal_safe
 from orchestrator.config import database_url
 from orchestrator.ledger import campaigns as ledger
 from orchestrator.ledger.agents import AgentError
@@ -191,6 +191,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--class", dest="outcome_class", required=True, choices=ledger.OUTCOME_CLASSES)
     add.add_argument("--retry-after", help="retry delay for class retry, e.g. 2h")
     add.set_defaults(func=cmd_add_code)
+
+    campaign_variables.add_parser(csub)
 
 
 def cmd_create(args: argparse.Namespace) -> int:

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from orchestrator.core.calls.parties import consult_number
+
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 """E.164 as the ledger stores it: +, country code, 7 to 15 digits in all."""
 
@@ -29,7 +31,7 @@ _SYNTAX = re.compile(r"^(?P<tech>PJSIP|SIP|IAX2|Local)/(?P<res>[A-Za-z0-9_.+-]+)
 CUSTOMER_CONTEXTS = frozenset({
     "dialer-out", "dialer-out-status", "dialer-amd", "dialer-amd-check", "dialer-stasis",
     "dialer-queue", "dialer-callback-offer", "default", "customers", "customers-long",
-    "from-trunk", "from-pstn", "from-external",
+    "from-trunk", "from-pstn", "from-external", "dialer-transfer", "dialer-entry",
 })
 
 DEFAULT_AGENT_PHONES = ("PJSIP/*", "SIP/*", "IAX2/*", "Local/*@dialer-agents",
@@ -60,6 +62,13 @@ class DialGate:
     customer_template: str = "Local/{number}@dialer-out/n"
     agent_phones: tuple[str, ...] = DEFAULT_AGENT_PHONES
     trunks: tuple[str, ...] = DEFAULT_TRUNKS
+    transfer_numbers: tuple[str, ...] = ()
+    """Numbers an agent may consult or transfer to (glob patterns on the number as kept:
+    digits and + # * :). None by default: a consult line is a way to ring anyone."""
+    transfer_template: str = "Local/{number}@dialer-transfer/n"
+    entry_points: tuple[str, ...] = ()
+    """Entry points of the dialplan an agent may consult or transfer to, by name."""
+    entry_template: str = "Local/{name}@dialer-entry/n"
 
     def __post_init__(self) -> None:
         if "{number}" not in self.customer_template and "{e164}" not in self.customer_template:
@@ -78,6 +87,26 @@ class DialGate:
                               str(e164))
         return self.customer_template.format(number=e164[1:], e164=e164)
 
+    def transfer(self, number: str, field: str = "number") -> str:
+        """The dial string of a number an agent consults or transfers to: kept as MISSION E
+        says (3 to 18 of digits and + # * :) and admitted by ``transfer_numbers``."""
+        try:
+            kept = consult_number(number)
+        except ValueError as exc:
+            raise DialRefused(field, str(exc).split(": ", 1)[-1], str(number)) from None
+        if not any(fnmatchcase(kept, p) for p in self.transfer_numbers):
+            raise DialRefused(field, "not a number agents may consult or transfer to "
+                                     "(ORCH_TRANSFER_NUMBERS)", kept)
+        return self.transfer_template.format(number=kept)
+
+    def entry_point(self, name: str, field: str = "entry") -> str:
+        """The dial string of an entry point of the dialplan an agent may consult."""
+        if not isinstance(name, str) or name not in self.entry_points \
+                or not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
+            raise DialRefused(field, "not an entry point agents may consult (ORCH_ENTRY_POINTS)",
+                              str(name))
+        return self.entry_template.format(name=name)
+
     def agent_phone(self, endpoint: str, *, configured: str | None = None,
                     field: str = "endpoint") -> str:
         """The phone an agent may be rung on: ``endpoint`` if it is a phone (never a
@@ -91,10 +120,21 @@ class DialGate:
                                      "the phone allow-list (ORCH_AGENT_PHONES)", phone)
         return phone
 
-    def check_wire(self, endpoint: str, *, customer: bool) -> str:
+    def check_wire(self, endpoint: str, *, customer: bool, party: bool = False) -> str:
         """The last check before ARI: a customer leg must be the template with an E.164
-        number; any other leg must be a phone (never a customer, trunk or number), whatever
+        number; a party a call consults may also be an admitted transfer number or entry
+        point; any other leg must be a phone (never a customer, trunk or number), whatever
         let it through upstream."""
+        if party:
+            for head in (self.transfer_template, self.entry_template):
+                before, sep, after = head.partition("{")
+                tail = after.partition("}")[2]
+                if sep and endpoint.startswith(before) and endpoint.endswith(tail):
+                    middle = endpoint[len(before):len(endpoint) - len(tail)]
+                    made = (self.transfer(middle, "endpoint") if head is self.transfer_template
+                            else self.entry_point(middle, "endpoint"))
+                    if made == endpoint:
+                        return endpoint
         if customer:
             head, sep, tail = self.customer_template.partition(
                 "{number}" if "{number}" in self.customer_template else "{e164}")

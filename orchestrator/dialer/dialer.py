@@ -13,6 +13,7 @@ no domain imports another (import-linter's independence contract):
 * ``sessions``: logged-in agents and which agent takes which call.
 * ``campaigns``: one dialing loop per running campaign, and its pacer.
 * ``previews``: targets shown to an agent before any dial.
+* ``supervision``: supervisors listening, whispering or barging into live calls.
 * ``screen_pops``, ``ami``: what agents' pages and supervisors' AMI tools are told.
 * ``recovery``: reconciliation with Asterisk, adoption, sweeps, heartbeat.
 * ``executor``: the `CommandRouter`, every actor's commands to the domain that owns them.
@@ -43,6 +44,7 @@ from orchestrator.dialer.previews import PreviewService
 from orchestrator.dialer.recovery import ChannelSweep, Heartbeat, Reconciler
 from orchestrator.dialer.router import CommandRouter
 from orchestrator.dialer.service import DialerService
+from orchestrator.dialer.supervision import SupervisionSessions
 from orchestrator.dialer.telephony import (
     AriChannelHandlers,
     ChannelDirectory,
@@ -75,9 +77,11 @@ class Dialer:
         self.settings = settings
         # Every dial string passes this gate (core.dialgate): customers by the template and
         # an E.164 number, agents' phones by the admins' rules.
-        self.gate = DialGate(settings.customer_endpoint, tuple(
-            p.strip() for p in settings.agent_phones.split(",") if p.strip()), tuple(
-            t.strip() for t in settings.trunks.split(",") if t.strip()))
+        self.gate = DialGate(
+            settings.customer_endpoint, _csv(settings.agent_phones), _csv(settings.trunks),
+            transfer_numbers=_csv(settings.transfer_numbers),
+            transfer_template=settings.transfer_endpoint,
+            entry_points=_csv(settings.entry_points), entry_template=settings.entry_endpoint)
         self.instance_id = instance_id
         self.hub = hub
         self.metrics = metrics
@@ -107,6 +111,8 @@ class Dialer:
         self.campaigns = CampaignManager(self)
         self.previews = PreviewService(self)
         self.screen_pops = ScreenPops(self)
+        self.supervision: SupervisionSessions = SupervisionSessions(self)
+        """Supervisors listening, whispering or barging into live calls."""
         self.service = DialerService(self)
         self.recovery = Reconciler(self)
         self.channel_sweep = ChannelSweep(self, self.recovery)
@@ -117,7 +123,8 @@ class Dialer:
             count_event=lambda t: metrics.ari_events.labels(t).inc())
         self.executor = CommandRouter(
             telephony=self.telephony, timers=self.timers, calls=self.call_registry,
-            records=self.call_records, sessions=self.sessions, previews=self.previews, hub=hub)
+            records=self.call_records, sessions=self.sessions, previews=self.previews,
+            supervision=self.supervision, hub=hub)
         """Every actor's commands go through it to the domain that owns them."""
         self.draining = False
 
@@ -168,10 +175,12 @@ class Dialer:
         if self.calls:
             log.warning("dialer.shutdown_with_live_calls", calls=len(self.calls),
                         note="left in Asterisk; reconciled at next start")
+        self.supervision.stop_all("the service is stopping")
         self.sessions.logout_all()
         await asyncio.sleep(0)
         deadline2 = loop.time() + min(2.0, grace + 0.5)
-        while self.sessions.sessions and loop.time() < deadline2:  # noqa: ASYNC110
+        while (self.sessions.sessions or self.supervision.sessions) and (  # noqa: ASYNC110
+                loop.time() < deadline2):
             await asyncio.sleep(0.05)
         try:
             async with self.pool.connection() as conn:
@@ -183,6 +192,7 @@ class Dialer:
             entry.actor.stop()
         for session in list(self.sessions.sessions.values()):
             session.actor.stop()
+        self.supervision.stop_actors()
         self.timers.cancel_all()
         self.stopping.set()
         self.tasks.cancel("heartbeat", "ami-publisher", "channel-sweep")
@@ -214,3 +224,8 @@ class Dialer:
             "campaigns_running": sorted(self.campaigns.running_names()),
             "dialing": self.dial_guard.status(self.now_s()),
         }
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    """A comma-separated setting's items, blanks dropped."""
+    return tuple(p.strip() for p in text.split(",") if p.strip())

@@ -18,6 +18,7 @@ from orchestrator.core import events as ev
 from orchestrator.dialer.actors import Actor
 from orchestrator.dialer.calls import CallRecords, CallRegistry
 from orchestrator.dialer.notify.campaign_state import publish_campaign_state
+from orchestrator.dialer.supervision import SnoopIntoBridge, SupervisionEnded
 from orchestrator.dialer.telephony import Telephony
 from orchestrator.dialer.timers import Timers
 from orchestrator.hub import EventHub
@@ -25,6 +26,7 @@ from orchestrator.hub import EventHub
 if TYPE_CHECKING:
     from orchestrator.dialer.agents import AgentSessions
     from orchestrator.dialer.previews import PreviewService
+    from orchestrator.dialer.supervision import SupervisionSessions
 
 # The executor's name: operators' log queries and the tests grep these events.
 log = structlog.get_logger("orchestrator.dialer.executor")
@@ -40,6 +42,7 @@ class CommandRouter:
         records: CallRecords,
         sessions: AgentSessions,
         previews: PreviewService,
+        supervision: SupervisionSessions,
         hub: EventHub,
     ) -> None:
         self.telephony = telephony
@@ -48,6 +51,7 @@ class CommandRouter:
         self.records = records
         self.sessions = sessions
         self.previews = previews
+        self.supervision = supervision
         self.hub = hub
 
     async def execute(self, commands: list[c.Command], actor: Actor) -> None:
@@ -126,14 +130,18 @@ class CommandRouter:
             case c.ReleaseTarget():
                 await self.records.release_target(cmd, actor)
             case c.PublishAttempt():
+                self.supervision.call_state(cmd.attempt_id, cmd.state)  # its end ends them
                 await self.records.published_attempt(cmd)
+            case c.NoteCall():
+                await self.records.note_call(cmd)
             case c.NotifyCall():
                 self.calls.post_call(cmd.attempt_id, cmd.event)
             # ------------------------------------------------ agents
             case c.RequestAgent():
                 self.sessions.request_agent(cmd.attempt_id, int(cmd.campaign_id))
             case c.NotifyAgent():
-                if isinstance(cmd.event, ev.AgentConnected):
+                if isinstance(cmd.event, ev.AgentConnected) and not self.calls.is_party(
+                        cmd.event.attempt_id, cmd.agent_id):
                     await self.records.connected(cmd.event.attempt_id, int(cmd.agent_id))
                 self.sessions.post(int(cmd.agent_id), cmd.event)
             case c.PublishAgentState():
@@ -153,6 +161,11 @@ class CommandRouter:
                 await self.previews.create_callback(cmd)
             case c.PublishPreview():
                 await self.previews.published(cmd)
+            # ------------------------------------------------ supervision
+            case SnoopIntoBridge():
+                await self.supervision.snoop(cmd, actor)
+            case SupervisionEnded():
+                await self.supervision.ended(cmd)
             # ------------------------------------------------ campaigns (notify)
             case c.PublishCampaignState():
                 publish_campaign_state(self.hub, cmd)

@@ -16,6 +16,8 @@ from orchestrator.core import events as ev
 from orchestrator.core.access import Principal, Role
 from orchestrator.core.agents import AgentState
 from orchestrator.core.dialgate import DialRefused
+from orchestrator.dialer.call_control import CallControl
+from orchestrator.dialer.calls.call_data import CallDataService
 from orchestrator.dialer.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from orchestrator.dialer.kernel.ids import ascii_int
 from orchestrator.ledger import agents as agents_ledger
@@ -38,6 +40,10 @@ def _campaign_ref(ref: str) -> str | int:
 class DialerService:
     def __init__(self, dialer: Dialer) -> None:
         self.d = dialer
+        self.supervision = dialer.supervision  # listen, whisper, barge (MISSION E)
+        self.control = CallControl(dialer)
+        "Consult, transfer, conference, recording pause (MISSION E)."
+        self.call_data = CallDataService(dialer)  # call-associated data (MISSION E)
 
     # ------------------------------------------------------------- agents
 
@@ -58,6 +64,9 @@ class DialerService:
         if preview is not None:
             out["preview"] = preview
         out.update(await d.sessions.call_details(session, session.machine.attempt_id))
+        control = self.control.view(agent_id, session.machine.attempt_id)
+        if control is not None:
+            out["call_control"] = control
         return out
 
     async def agent_campaigns(self, agent_id: int) -> list[dict[str, Any]]:
@@ -126,16 +135,16 @@ class DialerService:
             from orchestrator.dialer.settings import core_settings
 
             d.core_campaigns[str(camp.id)] = core_settings(camp)
-        session = await d.sessions.login(agent, camp.id, camp.name, phone, nailed)
+        session = await d.sessions.login(agent, camp.id, camp.name, phone, nailed, by=actor)
         return session.to_json()
 
     async def logout(self, actor: Principal, agent_id: int) -> dict[str, Any]:
-        session = await self.d.sessions.logout(agent_id)
+        session = await self.d.sessions.logout(agent_id, by=actor)
         return session.to_json()
 
     async def set_state(self, actor: Principal, agent_id: int, state: str,
                         reason: str) -> dict[str, Any]:
-        session = await self.d.sessions.set_state(agent_id, state, reason)
+        session = await self.d.sessions.set_state(agent_id, state, reason, by=actor)
         return session.to_json()
 
     async def preview_action(self, actor: Principal, agent_id: int, action: str,
@@ -184,7 +193,11 @@ class DialerService:
                 att = await attempts_ledger.get_attempt(conn, aid)
             except attempts_ledger.AttemptNotFound:
                 raise NotFound(f"no attempt {attempt_id}", "attempt_id") from None
-            if att.agent_id != agent_id:
+            own = d.sessions.sessions.get(agent_id)
+            wrapping = own is not None and own.machine.attempt_id == str(aid)
+            # An agent who transferred the call (or left its conference) wraps up their part
+            # of it, though the attempt is another agent's now.
+            if att.agent_id != agent_id and not wrapping:
                 raise Forbidden("this call was not handled by this agent", "attempt_id")
             try:
                 wcode = await campaigns_ledger.find_wrapup_code(conn, att.campaign_id, code)

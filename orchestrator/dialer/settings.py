@@ -72,6 +72,7 @@ def core_settings(c: LedgerCampaign, *, default_code: str | None = None) -> Core
         wrapup_s=c.wrapup_seconds,
         default_wrapup_code=default_code or AUTO_CODE,
         recording=c.recording,
+        recording_resume_s=c.recording_resume_s,
         zip_tone=ZIP_TONE,
         max_concurrent_calls=c.max_concurrent_calls,
         **kwargs,  # type: ignore[arg-type]

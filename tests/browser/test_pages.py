@@ -32,43 +32,12 @@ from tests.e2e.support import (
 from tests.support.pbxsim import PbxSim
 
 pytest.importorskip("playwright")
-from playwright.async_api import Page, expect  # noqa: E402
+from playwright.async_api import expect  # noqa: E402
 
-VIEWPORT = {"width": 1366, "height": 860}
-"""A common laptop screen."""
-
-
-async def _new_page(browser: Any, errors: list[str]) -> Page:
-    """A page in its own context (own sessionStorage) that records script errors and
-    console errors (CSP violations among them), except the browser's own notes about
-    the HTTP errors the tests provoke on purpose."""
-    page: Page = await (await browser.new_context(viewport=VIEWPORT)).new_page()
-    page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
-    page.on("console", lambda msg: errors.append(f"{page.url}: {msg.text}")
-            if msg.type == "error" and "Failed to load resource" not in msg.text else None)
-    return page
-
-
-async def _close(*pages: Page) -> None:
-    for page in pages:
-        await page.context.close()
-
-
-async def _sign_in(page: Page, token: str) -> None:
-    await page.get_by_label("Access token").fill(token)
-    await page.get_by_role("button", name="Sign in").click()
-
-
-async def _agent_page(browser: Any, errors: list[str], base: str, token: str,
-                      campaign: str) -> Page:
-    page = await _new_page(browser, errors)
-    await page.goto(base + "/agent")
-    await _sign_in(page, token)
-    await page.get_by_label("Campaign", exact=True).fill(campaign)
-    await page.get_by_role("button", name="Log in", exact=True).click()
-    await expect(page.locator("#state-badge")).to_have_text("Not ready")
-    await expect(page.locator("#stream")).to_have_text("Live")
-    return page
+from tests.browser.pages import agent_page as _agent_page  # noqa: E402
+from tests.browser.pages import close as _close  # noqa: E402
+from tests.browser.pages import new_page as _new_page  # noqa: E402
+from tests.browser.pages import sign_in as _sign_in  # noqa: E402
 
 
 async def _ledger_row(database_url: str, campaign_id: int) -> dict[str, Any]:
@@ -151,12 +120,12 @@ async def test_progressive_call_on_the_agent_desktop_seen_live_by_the_supervisor
         await expect(sup.locator("#calls tr")).to_contain_text(number(1, 1))  # GET /api/v1/calls
         await page.screenshot(path=str(shots / "agent-on-call.png"))
         # Hold (a held call cannot be ended), then resume.
-        await page.get_by_role("button", name="Hold").click()
+        await page.get_by_role("button", name="Hold", exact=True).click()
         await expect(page.locator("#state-badge")).to_have_text("Hold")
         await expect(page.locator("#call-state")).to_have_text("On hold")
         await expect(page.get_by_role("button", name="Hang up")).to_be_disabled()
         await expect(row.locator(".badge")).to_have_text("Hold")
-        await page.get_by_role("button", name="Resume").click()
+        await page.get_by_role("button", name="Resume", exact=True).click()
         await expect(page.locator("#state-badge")).to_have_text("On call")
         await expect(page.get_by_role("button", name="Hang up")).to_be_enabled()
         await sup.screenshot(path=str(shots / "supervisor-on-call.png"), full_page=True)

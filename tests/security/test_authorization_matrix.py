@@ -47,6 +47,8 @@ PUBLIC = {"GET /healthz", "GET /metrics", "GET /openapi.json", "GET /agent", "GE
 CALLERS = ("anonymous", "unknown-token", "agent", "supervisor", "admin")
 RANK = {"agent": 0, "supervisor": 1, "admin": 2}
 """The roles' order, written out here: the expectations do not come from the code tested."""
+NO_SUCH_UUID = "00000000-0000-4000-8000-000000000000"
+"""A well-formed id of nothing (a call, a supervision): the request reaches the handler."""
 ALLOWED_STATUSES = {200, 201, 400, 404, 409, 422}
 """What an authorized request may get with the matrix's minimal bodies."""
 
@@ -59,6 +61,10 @@ BODIES: dict[str, Any] = {
         "attempt_id": "00000000-0000-0000-0000-000000000000", "code": "Sale"},
     "POST /api/v1/campaigns": {"name": "matrix-new"},
     "PATCH /api/v1/campaigns/{campaign}": {"wrapup_seconds": 20},
+    "PUT /api/v1/agents/{agent_id}/call-data": {
+        "attempt_id": "00000000-0000-4000-8000-000000000000", "version": 0,
+        "values": {"note": "x"}},
+    "PUT /api/v1/campaigns/{campaign}/variables": {"variables": [{"name": "note"}]},
 }
 
 
@@ -130,7 +136,8 @@ def _path(world: World, case: MatrixCase) -> str:
         agent_id = world.agent.id  # anyone else's "other": the agent
     return (case.route.path.replace("{agent_id}", str(agent_id))
             .replace("{campaign}", CAMPAIGN)
-            .replace("{action}", "skip" if "/preview/" in case.route.path else "pause"))
+            .replace("{action}", "skip" if "/preview/" in case.route.path else "pause")
+            .replace("{attempt_id}", NO_SUCH_UUID).replace("{supervision_id}", NO_SUCH_UUID))
 
 
 @contextlib.asynccontextmanager

@@ -96,3 +96,65 @@ def test_trunks_are_named_by_the_admin() -> None:
     with pytest.raises(DialRefused, match="trunk is not"):
         gate.check_wire("PJSIP/carrier-a", customer=False)
     assert gate.agent_phone("PJSIP/dialer-trunk") == "PJSIP/dialer-trunk"  # not a trunk here
+
+
+# ------------------------------------------------- numbers and entry points agents consult
+
+XFER = DialGate(transfer_numbers=("1???", "+4930*"), entry_points=("survey",))
+
+
+@pytest.mark.parametrize("typed, endpoint", [
+    ("1234", "Local/1234@dialer-transfer/n"),
+    ("+49 (30) 123-456", "Local/+4930123456@dialer-transfer/n"),   # spaces, brackets, dashes dropped
+    ("+49.30.12:34", "Local/+493012:34@dialer-transfer/n"),        # : kept (MISSION E)
+])
+def test_a_consulted_number_is_kept_then_admitted(typed: str, endpoint: str) -> None:
+    assert XFER.transfer(typed) == endpoint
+    assert XFER.check_wire(endpoint, customer=False, party=True) == endpoint
+
+
+@pytest.mark.parametrize("typed, why", [
+    ("12", "3 to 18"),                                # too short once kept
+    ("1" * 19, "3 to 18"),
+    ("+1 900 555 0100", "ORCH_TRANSFER_NUMBERS"),     # not admitted: premium rate
+    ("12345", "ORCH_TRANSFER_NUMBERS"),               # 1??? is four characters exactly
+    ("***", "no digit"),
+])
+def test_a_consulted_number_refused_names_the_rule(typed: str, why: str) -> None:
+    with pytest.raises(DialRefused) as err:
+        XFER.transfer(typed)
+    assert why in str(err.value) and err.value.field == "number"
+
+
+def test_a_context_typed_into_the_number_never_reaches_the_dial_string() -> None:
+    # everything outside digits and + # * : is dropped: this is 1234, in the transfer context
+    assert XFER.transfer("1234@dialer-out") == "Local/1234@dialer-transfer/n"
+
+
+def test_no_number_is_admitted_by_default() -> None:
+    with pytest.raises(DialRefused, match="ORCH_TRANSFER_NUMBERS"):
+        DialGate().transfer("1234")
+
+
+def test_entry_points_by_name_only() -> None:
+    assert XFER.entry_point("survey") == "Local/survey@dialer-entry/n"
+    for bad in ("billing", "survey@dialer-out", "Survey", "../x"):
+        with pytest.raises(DialRefused, match="ORCH_ENTRY_POINTS"):
+            XFER.entry_point(bad)
+
+
+@pytest.mark.parametrize("endpoint", [
+    "Local/9005550100@dialer-transfer/n",      # a number nobody admitted
+    "Local/1234@dialer-transfer",              # not the template (no /n)
+    "Local/billing@dialer-entry/n",
+    "Local/+14155550199@dialer-out/n",         # a customer's line is no party's
+])
+def test_the_wire_check_refuses_a_party_leg_the_lists_do_not_admit(endpoint: str) -> None:
+    with pytest.raises(DialRefused):
+        XFER.check_wire(endpoint, customer=False, party=True)
+
+
+def test_transfer_and_entry_contexts_are_never_an_agent_phone() -> None:
+    for endpoint in ("Local/agent1@dialer-transfer/n", "Local/agent1@dialer-entry/n"):
+        with pytest.raises(DialRefused, match="reaches customers"):
+            GATE.agent_phone(endpoint)

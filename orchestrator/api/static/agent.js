@@ -23,6 +23,15 @@
     abandoning: "Abandoned", hanging_up: "Ending", ended: "Ended",
   };
 
+  /** What the call is doing (call_control.mode). */
+  const MODE_LABELS = { talk: "Talking", consult: "Consulting", conference: "Conference",
+    post_call: "Customer left" };
+  const PARTY_STATES = { dialing: "Ringing", talking: "Talking", held: "On hold", left: "Left",
+    gone: "Left" };
+  const PARTY_KINDS = { agent: "agent", queue: "queue", number: "number", entry: "entry point" };
+  const TARGET_HINTS = { agent: "Agent id, e.g. 7", queue: "Campaign id (empty: this campaign)",
+    number: "+33 6 12 34 56 78", entry: "Entry point name" };
+
   let me = null;
   let session = null;
   let stream = null;
@@ -34,6 +43,12 @@
   let previewDeadline = null;
   let previewTotal = null;
   let callKey = null;
+  /** When the party list was drawn (its clocks count on from there). */
+  let partiesAt = Date.now();
+  /** The call's data (CAD) as last read: {attempt_id, version, variables}. */
+  let cad = null;
+  /** The call whose data is read (or being read): read once per call. */
+  let cadFor = null;
   let talkStart = null;
   let wrapKey = null;
   let wrapStart = null;
@@ -62,6 +77,13 @@
     callContact: $("#call-contact"), callError: $("#call-error"), callNote: $("#call-note"),
     hangup: $("#call-hangup"), hold: $("#call-hold"), resume: $("#call-resume"),
     machine: $("#call-machine"), fax: $("#call-fax"),
+    cad: $("#cad"), cadFields: $("#cad-fields"), cadSave: $("#cad-save"), cadRevert: $("#cad-revert"),
+    cadNote: $("#cad-note"), cadError: $("#cad-error"),
+    control: $("#call-control"), ccMode: $("#cc-mode"), ccController: $("#cc-controller"),
+    ccParticipants: $("#cc-participants"), ccRecording: $("#cc-recording"), ccParties: $("#cc-parties"),
+    consult: $("#call-consult"), blind: $("#call-blind"), transfer: $("#call-transfer"),
+    hint: $("#call-hint"), xferForm: $("#xfer-form"), xferKind: $("#xfer-kind"),
+    xferTarget: $("#xfer-target"), xferTitle: $("#xfer-title"), xferSubmit: $("#xfer-submit"),
     idle: $("#idle"), idleText: $("#idle-text"),
     wrapup: $("#wrapup"), wrapForm: $("#wrapup-form"), wrapCodes: $("#wrapup-codes"),
     wrapNotes: $("#wrapup-notes"), wrapError: $("#wrapup-error"),
@@ -69,7 +91,14 @@
     wrapContact: $("#wrapup-contact"), log: $("#log"),
   };
 
+  /** The buttons only a call under control offers (consult, transfer, conference...). */
+  const ccButtons = [...document.querySelectorAll("#call [data-cc]")];
+
   // ------------------------------------------------------------------ helpers
+
+  function meId() {
+    return me ? me.agent_id : null;
+  }
 
   function base() {
     return "/api/v1/agents/" + me.agent_id;
@@ -265,6 +294,8 @@
     if (!inCall) {
       callKey = null;
       talkStart = null;
+      ui.xferForm.hidden = true;
+      closeCad();
       return;
     }
     const info = contactForCall(s);
@@ -276,6 +307,8 @@
         talkStart = null;
         ui.callNote.textContent = "";
         showError(ui.callError, null);
+        ui.xferForm.hidden = true;
+        closeCad();
       }
       callKey = key;
       renderContact(ui.callContact, info, "call");
@@ -288,15 +321,128 @@
     ui.callState.textContent = label;
     ui.callState.dataset.state = s.state;
     $("#call-title").textContent = TALKING.has(s.state) ? "On call" : "Incoming call";
-    const canHold = features.has("POST /api/v1/agents/{agent_id}/hold");
-    const canResume = features.has("POST /api/v1/agents/{agent_id}/resume") ||
-      features.has("POST /api/v1/agents/{agent_id}/unhold");
-    ui.hold.hidden = !(canHold && s.state === "on_call");
-    ui.resume.hidden = !(canResume && s.state === "hold");
-    // A held call cannot be ended (MISSION E).
-    ui.hangup.disabled = s.state === "hold";
-    ui.machine.disabled = !TALKING.has(s.state);
-    ui.fax.disabled = !TALKING.has(s.state);
+    const cc = s.call_control || null;
+    if (cc) {
+      const held = cc.customer && cc.customer.on_hold;
+      ui.callState.textContent = cc.mode === "talk" ? (held ? "On hold" : progress ? label : "Connected")
+        : MODE_LABELS[cc.mode] || cc.mode;
+    }
+    renderControl(s, cc);
+    // The call's data, once its attempt is in the ledger (read again until it is).
+    if (cadFor !== s.attempt_id) loadCad(s.attempt_id);
+    const mine = !cc || cc.you_control;
+    ui.machine.disabled = !TALKING.has(s.state) || !mine;
+    ui.fax.disabled = !TALKING.has(s.state) || !mine;
+  }
+
+  /** The call-control bar, the party list and who is in control, from the session's
+   * call_control (the server's rules: a button is enabled only when the call allows it,
+   * and a disabled one says why). Without call_control (a call not yet connected, or a
+   * server without call control) only Hang up and Hold/Resume are offered, as before. */
+  function renderControl(s, cc) {
+    ui.control.hidden = !cc;
+    if (!cc) {
+      for (const b of ccButtons) b.hidden = true;
+      const canHold = features.has("POST /api/v1/agents/{agent_id}/hold");
+      const canResume = features.has("POST /api/v1/agents/{agent_id}/resume") ||
+        features.has("POST /api/v1/agents/{agent_id}/unhold");
+      ui.hold.hidden = !(canHold && s.state === "on_call");
+      ui.resume.hidden = !(canResume && s.state === "hold");
+      ui.hold.disabled = false;
+      ui.resume.disabled = false;
+      ui.hold.title = "";
+      ui.resume.title = "";
+      // A held call cannot be ended (MISSION E).
+      ui.hangup.disabled = s.state === "hold";
+      ui.hangup.title = ui.hangup.disabled ? "a held call cannot be ended" : "";
+      ui.hint.hidden = true;
+      ui.xferForm.hidden = true;
+      return;
+    }
+    const controls = cc.controls || {};
+    const recorded = Boolean(cc.recording && cc.recording.name);
+    const paused = recorded && cc.recording.paused;
+    const onHold = Boolean(controls.unhold && controls.unhold.enabled);
+    const shown = {
+      hold: !onHold, unhold: onHold, consult: true, switch: true, cancel_consult: true,
+      transfer: true, blind_transfer: true, conference: true, leave: true,
+      pause_recording: recorded && !paused, resume_recording: recorded && paused, hangup: true,
+    };
+    const why = new Map();
+    for (const b of [ui.hold, ui.resume, ...ccButtons, ui.hangup]) {
+      const name = b.dataset.control;
+      const c = controls[name] || { enabled: false, reason: "not offered by the server" };
+      b.hidden = !shown[name];
+      b.disabled = !c.enabled;
+      b.title = c.enabled ? "" : c.reason || "";
+      if (!b.hidden && !c.enabled && c.reason) {
+        if (!why.has(c.reason)) why.set(c.reason, []);
+        why.get(c.reason).push(b.textContent.replace("…", ""));
+      }
+    }
+    // One line per reason: "Switch, Transfer, Conference: no answered consultation".
+    ui.hint.replaceChildren(...[...why].map(([reason, names], i) =>
+      el("span", { class: "why" }, (i ? " · " : "") + names.join(", ") + ": " + reason)));
+    ui.hint.hidden = why.size === 0;
+    const purpose = ui.xferForm.dataset.purpose;
+    if (!ui.xferForm.hidden && purpose && !(controls[purpose] && controls[purpose].enabled)) {
+      ui.xferForm.hidden = true;
+    }
+    ui.consult.setAttribute("aria-expanded", String(!ui.xferForm.hidden && purpose === "consult"));
+    ui.blind.setAttribute("aria-expanded", String(!ui.xferForm.hidden && purpose === "blind_transfer"));
+
+    ui.ccMode.textContent = MODE_LABELS[cc.mode] || cc.mode;
+    ui.ccMode.dataset.mode = cc.mode;
+    ui.ccController.textContent = cc.you_control ? "You are in control"
+      : cc.controller ? "Agent " + cc.controller + " is in control" : "";
+    ui.ccController.dataset.you = String(Boolean(cc.you_control));
+    ui.ccParticipants.textContent = cc.participants + " of " + cc.max_participants + " participants";
+    ui.ccRecording.hidden = !cc.recording || (!recorded && !cc.recording.failed);
+    ui.ccRecording.textContent = cc.recording && cc.recording.failed ? "Recording failed"
+      : paused ? "Recording paused" : "● Recording";
+    ui.ccRecording.dataset.paused = String(Boolean(paused));
+    renderParties(cc);
+  }
+
+  /** Who is on the call: the customer, the primary agent while present, each party. */
+  function renderParties(cc) {
+    const me = String(meId());
+    partiesAt = Date.now();
+    const rows = [];
+    const c = cc.customer || {};
+    rows.push(partyRow("Customer", c.present ? (c.on_hold ? "held" : "talking") : "left", null, null));
+    const primary = cc.primary || {};
+    if (primary.present) {
+      rows.push(partyRow(primary.agent_id === me ? "You (primary agent)" : "Agent " + primary.agent_id + " (primary)",
+        "talking", null, null));
+    }
+    const removable = cc.you_control && (cc.mode === "conference" || cc.mode === "post_call");
+    for (const p of cc.parties || []) {
+      const you = p.agent_id && p.agent_id === me;
+      const who = (you ? "You" : partyLabel(p)) + " · " + (PARTY_KINDS[p.kind] || p.kind);
+      const remove = removable && !you
+        ? el("button", { type: "button", class: "small-button", "aria-label": "Remove " + partyLabel(p),
+          onclick: (e) => act(e.currentTarget, ui.callError, () =>
+            api("POST", base() + "/call/remove-party", { attempt_id: cc.attempt_id, party_id: p.party_id })) },
+        "Remove")
+        : null;
+      rows.push(partyRow(who, p.state, p, remove));
+    }
+    ui.ccParties.replaceChildren(...rows);
+  }
+
+  function partyLabel(p) {
+    return p.agent_id ? "Agent " + p.agent_id : p.label;
+  }
+
+  function partyRow(who, state, party, action) {
+    const clock = party && party.joined_at !== null && party.joined_at !== undefined;
+    return el("tr", { dataset: { party: party ? party.party_id : who === "Customer" ? "customer" : "primary", state } },
+      el("th", { scope: "row" }, who),
+      el("td", {}, el("span", { class: "party-state", dataset: { state } }, PARTY_STATES[state] || state)),
+      el("td", { class: "mono", dataset: clock ? { seconds: party.seconds, live: String(state !== "gone") } : {} },
+        clock ? fmtDuration(party.seconds) : party ? "–" : ""),
+      el("td", {}, action));
   }
 
   function renderWrapup(s) {
@@ -394,6 +540,11 @@
       ui.previewProgress.value = Math.round((left / previewTotal) * 100);
       ui.previewCountdownBox.classList.toggle("urgent", left <= 10);
     }
+    if (!ui.call.hidden && !ui.control.hidden) {
+      for (const td of ui.ccParties.querySelectorAll("td[data-live='true']")) {
+        td.textContent = fmtDuration(Number(td.dataset.seconds) + (now - partiesAt) / 1000);
+      }
+    }
     if (!ui.call.hidden) {
       ui.callTimer.textContent = talkStart !== null ? fmtDuration((now - talkStart) / 1000) : "–:––";
     }
@@ -448,13 +599,16 @@
           refresh();
         }
         break;
-      case "call.state":
+      case "call.state": {
+        const before = callProgress.get(d.attempt_id);
         callProgress.set(d.attempt_id, { state: d.state, outcome: d.outcome });
         if (callProgress.size > 200) callProgress.delete(callProgress.keys().next().value);
+        if (before && before.state === d.state && before.outcome === d.outcome) break;
         log("Call: " + (CALL_STATE_LABELS[d.state] || d.state) + (d.outcome ? " – " + d.outcome : ""));
         if (session) renderCall(session);
         if (d.state === "ended") refresh();
         break;
+      }
       case "preview.show":
         log("Preview: " + [d.contact && d.contact.first_name, d.contact && d.contact.last_name].filter(Boolean).join(" "));
         if (session) renderPreview(d);
@@ -468,6 +622,14 @@
         log("Call refused by the rules: " + (d.reason || "unknown reason"));
         showError(ui.previewError, "The call was not placed: " + (d.reason || "refused"));
         refresh();
+        break;
+      case "call.data":
+        // Saved from elsewhere (another tab, the other agent of a consultation): shown
+        // at once unless the agent is editing; their Save then says what changed.
+        if (cad && d.attempt_id === cad.attempt_id && d.version !== cad.version &&
+            !Object.keys(cadChanges()).length) {
+          loadCad(d.attempt_id, "Updated by another save.");
+        }
         break;
       case "call.disposition":
         log("Disposition saved: " + d.code + (d.automatic ? " (automatic)" : ""));
@@ -620,6 +782,104 @@
     const path = features.has("POST /api/v1/agents/{agent_id}/resume") ? "/resume" : "/unhold";
     act(ui.resume, ui.callError, () => api("POST", base() + path, { attempt_id: session.attempt_id }));
   });
+
+  /** A call action: POST, then the session is read again (act does) and drawn. */
+  function callAction(button, path, body, done) {
+    return act(button, ui.callError, async () => {
+      const out = await api("POST", base() + path,
+        Object.assign({ attempt_id: session && session.attempt_id }, body || {}));
+      log(done);
+      return out;
+    });
+  }
+
+  const SIMPLE_ACTIONS = [
+    [$("#call-switch"), "/call/switch", "Switched between the customer and the consulted party"],
+    [$("#call-cancel-consult"), "/call/cancel-consult", "Consultation cancelled"],
+    [$("#call-transfer"), "/transfer", "Transferred: the consulted party has the customer"],
+    [$("#call-conference"), "/call/conference", "Conference: everybody together"],
+    [$("#call-leave"), "/call/leave", "You left the conference"],
+    [$("#call-rec-pause"), "/call/pause-recording", "Recording paused"],
+    [$("#call-rec-resume"), "/call/resume-recording", "Recording resumed"],
+  ];
+  for (const [button, path, done] of SIMPLE_ACTIONS) {
+    button.addEventListener("click", () => callAction(button, path, {}, done));
+  }
+
+  /** The consult / blind transfer form: whom (kind) and the target. */
+  function openXfer(purpose) {
+    const form = ui.xferForm;
+    if (!form.hidden && form.dataset.purpose === purpose) {
+      form.hidden = true;
+      renderControl(session, session.call_control || null);
+      return;
+    }
+    form.dataset.purpose = purpose;
+    const blind = purpose === "blind_transfer";
+    ui.xferTitle.textContent = blind ? "Blind transfer" : "Consult";
+    ui.xferSubmit.textContent = blind ? "Transfer now" : "Start consultation";
+    form.hidden = false;
+    renderControl(session, session.call_control || null);
+    ui.xferTarget.focus();
+  }
+  ui.xferKind.addEventListener("change", () => {
+    ui.xferTarget.placeholder = TARGET_HINTS[ui.xferKind.value] || "";
+  });
+  ui.consult.addEventListener("click", () => openXfer("consult"));
+  ui.blind.addEventListener("click", () => openXfer("blind_transfer"));
+  ui.xferForm.querySelector(".cancel").addEventListener("click", () => {
+    ui.xferForm.hidden = true;
+    if (session) renderControl(session, session.call_control || null);
+  });
+  ui.xferForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const kind = ui.xferKind.value;
+    const target = ui.xferTarget.value.trim();
+    if (!target && kind !== "queue") {
+      showError(ui.callError, "target: enter the " + (kind === "agent" ? "agent id" : kind === "number"
+        ? "number" : "entry point") + " to reach");
+      ui.xferTarget.focus();
+      return;
+    }
+    const blind = ui.xferForm.dataset.purpose === "blind_transfer";
+    const whom = (PARTY_KINDS[kind] || kind) + (target ? " " + target : "");
+    const out = await callAction(ui.xferSubmit, blind ? "/transfer" : "/consult", { kind, target },
+      blind ? "Blind transfer to " + whom : "Consulting " + whom);
+    if (out !== undefined) {
+      ui.xferForm.hidden = true;
+      ui.xferTarget.value = "";
+      if (session) renderControl(session, session.call_control || null);
+    }
+  });
+
+  /** Keyboard shortcuts on the call (listed on the page): Alt+H hold or resume, Alt+C
+   * consult (focus on its target), Alt+T transfer, Alt+X hang up. A disabled control says
+   * why instead. Alt+letter is matched on the key's position (e.code), so a keyboard
+   * layout where Alt makes another character still works. */
+  const SHORTCUTS = {
+    KeyH: () => (ui.resume.hidden ? ui.hold : ui.resume),
+    KeyC: () => ui.consult,
+    KeyT: () => ui.transfer,
+    KeyX: () => ui.hangup,
+  };
+  document.addEventListener("keydown", (e) => {
+    if (!e.altKey || e.ctrlKey || e.metaKey || !SHORTCUTS[e.code] || ui.call.hidden) return;
+    if (ui.wrapup.open) return;
+    const button = SHORTCUTS[e.code]();
+    e.preventDefault();
+    if (button.hidden || button.disabled) {
+      const name = button.textContent.replace("…", "");
+      ui.callNote.textContent = name + " is not possible now" + (button.title ? ": " + button.title : "") + ".";
+      return;
+    }
+    if (button === ui.consult) {
+      if (ui.xferForm.hidden || ui.xferForm.dataset.purpose !== "consult") openXfer("consult");
+      else ui.xferTarget.focus();
+      return;
+    }
+    button.click();
+  });
+
   // One click: the disposition is kept by the server and written when the call ends (no
   // wrap-up), then the call is ended.
   for (const b of [ui.machine, ui.fax]) {
@@ -632,6 +892,119 @@
         await api("POST", base() + "/hangup", { attempt_id: aid });
       }));
   }
+
+
+  // ------------------------------------------------------- call-associated data
+
+  const CAD_PATH = "/api/v1/agents/{agent_id}/call-data";
+
+  function closeCad() {
+    cad = null;
+    cadFor = null;
+    ui.cad.hidden = true;
+    ui.cadFields.replaceChildren();
+    ui.cadNote.textContent = "";
+    showError(ui.cadError, null);
+  }
+
+  /** Read the call's data again (a new call, Revert, a save from elsewhere). */
+  async function loadCad(attemptId, note) {
+    if (!features.has("GET " + CAD_PATH)) return;
+    cadFor = attemptId;
+    try {
+      const out = await api("GET", base() + "/call-data?attempt_id=" + encodeURIComponent(attemptId));
+      if (!session || session.attempt_id !== attemptId) return;
+      renderCad(out);
+      if (note !== undefined) ui.cadNote.textContent = note;
+    } catch (err) {
+      if (cadFor !== attemptId) return;
+      // Not in the ledger yet (404): read again at the next render of the call.
+      if (err.status === 404) closeCad();
+      else showError(ui.cad.hidden ? ui.callError : ui.cadError, err);
+    }
+  }
+
+  /** Who saved a value: {display_name, username} from the server. */
+  function byName(by) {
+    return by ? by.display_name || by.username || "agent " + by.agent_id : null;
+  }
+
+  /** The variables: label, input (read-only unless editable and the call is ours to
+   * save), a secure one masked by the server (a password field to type a new value). */
+  function renderCad(data) {
+    cad = data;
+    const vars = (data && data.variables) || [];
+    ui.cad.hidden = vars.length === 0;
+    showError(ui.cadError, null);
+    ui.cadNote.textContent = "";
+    const writable = Boolean(data && data.writable);
+    ui.cadFields.replaceChildren(...vars.map((v, i) => {
+      const id = "cad-" + i;
+      const editable = writable && v.editable;
+      const shown = v.value ?? "";
+      const input = el("input", {
+        id, type: v.secure && editable ? "password" : "text", name: v.name, maxlength: 256,
+        autocomplete: v.secure ? "new-password" : "off", spellcheck: "false",
+        readonly: !editable, dataset: { original: v.secure && editable ? "" : shown },
+        placeholder: v.secure && editable ? "type a new value" : null,
+      });
+      input.value = v.secure && editable ? "" : shown;
+      input.addEventListener("input", () => { ui.cadNote.textContent = ""; });
+      const saved = v.updated_by ? "saved by " + byName(v.updated_by) : null;
+      return el("div", { class: "cad-field", dataset: { name: v.name } },
+        el("label", { for: id }, v.label || v.name,
+          !editable ? el("span", { class: "hint" }, " (read-only)") : null,
+          v.secure ? el("span", { class: "hint" }, " (secure" + (shown ? ": " + shown : "") + ")") : null),
+        input,
+        saved ? el("span", { class: "hint small cad-by" }, saved) : null);
+    }));
+    ui.cadSave.disabled = !writable || !vars.some((v) => v.editable);
+    ui.cadRevert.disabled = ui.cadSave.disabled;
+  }
+
+  /** The edited values: only what the agent changed (an untouched secure field is not sent). */
+  function cadChanges() {
+    const values = {};
+    for (const input of ui.cadFields.querySelectorAll("input:not([readonly])")) {
+      if (input.value !== input.dataset.original) values[input.name] = input.value;
+    }
+    return values;
+  }
+
+  ui.cad.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!cad) return;
+    const values = cadChanges();
+    if (!Object.keys(values).length) {
+      ui.cadNote.textContent = "Nothing changed.";
+      return;
+    }
+    ui.cadSave.disabled = true;
+    showError(ui.cadError, null);
+    try {
+      const out = await api("PUT", base() + "/call-data",
+        { attempt_id: cad.attempt_id, version: cad.version, values });
+      renderCad(out);
+      ui.cadNote.textContent = "Saved.";
+      log("Call data saved: " + Object.keys(values).join(", "));
+    } catch (err) {
+      if (err.status === 409 && Array.isArray(err.data.changed)) {
+        // The first save wins: say what the other save wrote, then show the values now.
+        const what = err.data.changed.map((c) => (c.label || c.name) + " is now " +
+          (c.value === "" ? "(empty)" : c.value) + (c.by ? " (by " + byName(c.by) + ")" : "")).join("; ");
+        if (err.data.call_data) renderCad(err.data.call_data);
+        else await loadCad(cad.attempt_id);
+        showError(ui.cadError, "Someone else saved first: " + (what || err.message));
+        log("Call data not saved: someone else saved first");
+      } else {
+        showError(ui.cadError, err);
+        ui.cadSave.disabled = false;
+      }
+    }
+  });
+  ui.cadRevert.addEventListener("click", () => {
+    if (cad) loadCad(cad.attempt_id, "Reverted to the saved values.");
+  });
 
   // Wrap-up
   ui.wrapForm.addEventListener("submit", (e) => {
@@ -658,6 +1031,9 @@
   } catch (_) { /* old browser: free text */ }
 
   setInterval(tick, 250);
+  // A call under control changes without an event of this agent (the consulted party
+  // answers, another agent leaves the conference): read it again every 1.5 s meanwhile.
+  setInterval(() => { if (me && session && session.call_control) refresh(); }, 1500);
   // A safety net behind the event stream (a missed event, a sleeping laptop).
   setInterval(() => { if (me) refresh(); }, 15000);
 })();

@@ -23,13 +23,15 @@ const Dialer = (() => {
     sessionStorage.removeItem(TOKEN_KEY);
   }
 
-  /** An error answer of the API: {error, message, field}, plus the HTTP status. */
+  /** An error answer of the API: {error, message, field}, plus the HTTP status and the
+   * whole answer (`data`: e.g. the `changed` values of a stale call-data save). */
   class ApiError extends Error {
-    constructor(status, code, message, field) {
+    constructor(status, code, message, field, data) {
       super(message);
       this.status = status;
       this.code = code;
       this.field = field || null;
+      this.data = data || {};
     }
   }
 
@@ -61,7 +63,7 @@ const Dialer = (() => {
     if (!resp.ok) {
       const d = data && typeof data === "object" ? data : {};
       const message = d.message || (typeof data === "string" && data) || resp.statusText;
-      throw new ApiError(resp.status, d.error || "http_" + resp.status, message, d.field);
+      throw new ApiError(resp.status, d.error || "http_" + resp.status, message, d.field, d);
     }
     return data;
   }

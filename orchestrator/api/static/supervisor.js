@@ -1,5 +1,7 @@
 /* The supervisor dashboard: agents and their states, live calls, per-campaign pacing
- * and compliance figures, campaign start/pause/stop.
+ * and compliance figures, campaign start/pause/stop; supervision (listen, whisper, barge
+ * from the supervisor's own phone, mode switch, stop) and forcing an agent ready, not
+ * ready or logged out.
  *
  * GET /api/v1/stats and /api/v1/campaigns give the full picture (read again every few
  * seconds and after every reconnect); the WebSocket events (agent.state, call.state,
@@ -37,6 +39,16 @@
   /** campaign id -> {card, fields} */
   const cards = new Map();
   let totalCalls = null;
+  /** "METHOD /path" the server offers (supervision is shown only when it is). */
+  let features = new Set();
+  /** The supervisor's supervision in progress (or just ended), as the server gave it. */
+  let supervision = null;
+  const SUPERVISE = "POST /api/v1/calls/{attempt_id}/supervise";
+  const MODES = [["listen", "Listen", "Listen to"], ["whisper", "Whisper", "Whisper into"],
+    ["barge", "Barge", "Barge into"]];
+  const PHASES = ["ringing", "active", "ended"];
+  const SV_STATES = { ringing: "Ringing your phone", active: "Active", ended: "Ended" };
+  const PHONE_KEY = "dialer.supervisorPhone";
 
   const ui = {
     who: $("#who"), stream: $("#stream"), signout: $("#signout"), signin: $("#signin"),
@@ -44,6 +56,10 @@
     campaigns: $("#campaigns"), campaignError: $("#campaign-error"), showAll: $("#show-all"),
     agents: $("#agents"), agentsEmpty: $("#agents-empty"),
     calls: $("#calls"), callsEmpty: $("#calls-empty"), feed: $("#feed"), announce: $("#announce"),
+    superviseCard: $("#supervise-card"), endpoint: $("#sup-endpoint"), sv: $("#supervision"),
+    svText: $("#sv-text"), svState: $("#sv-state"), svStop: $("#sv-stop"), svResult: $("#sv-result"),
+    svError: $("#sv-error"), forceReason: $("#force-reason"), agentResult: $("#agent-result"),
+    agentError: $("#agent-error"),
   };
 
   function feed(...parts) {
@@ -102,7 +118,8 @@
       el("td", {}, el("span", { class: "badge", dataset: { state: a.state } }, stateLabel(a.state)),
         a.state === "not_ready" && a.reason ? el("span", { class: "muted small" }, " " + a.reason) : null),
       el("td", { class: "mono", dataset: { since: a.since } }, fmtDuration((Date.now() - a.since) / 1000)),
-      el("td", { class: "mono small" }, a.attempt_id ? a.attempt_id.slice(0, 8) : "–"))));
+      el("td", { class: "mono small" }, a.attempt_id ? a.attempt_id.slice(0, 8) : "–"),
+      el("td", {}, agentActions(a)))));
     ui.agentsEmpty.hidden = rows.length > 0;
     const count = (pred) => rows.filter(pred).length;
     $("#sum-agents").textContent = rows.length;
@@ -126,10 +143,185 @@
       el("td", { class: "mono small" }, c.number || "–"),
       el("td", {}, (CALL_STATE_LABELS[c.state] || c.state) + (c.outcome ? " · " + c.outcome : "")),
       el("td", {}, c.agent_id ? agentName(c.agent_id) : "–"),
-      el("td", { class: "mono", dataset: { start: c.start } }, fmtDuration(((c.endedAt || now) - c.start) / 1000)))));
+      el("td", { class: "mono", dataset: { start: c.start } }, fmtDuration(((c.endedAt || now) - c.start) / 1000)),
+      canSupervise() ? el("td", {}, c.endedAt ? null : superviseButtons(c.attempt_id, c.agent_id)) : null)));
     ui.callsEmpty.hidden = rows.length > 0;
     const live = rows.filter((c) => !c.endedAt).length;
     $("#sum-calls").textContent = totalCalls === null ? live : totalCalls;
+  }
+
+
+  // ------------------------------------------------------------ supervision
+
+  function canSupervise() {
+    return features.has(SUPERVISE);
+  }
+
+  function live(sv) {
+    return sv && sv.state !== "ended";
+  }
+
+  /** Listen / Whisper / Barge for one call. While a supervision is in progress the
+   * buttons of other calls are off (one at a time: the server refuses a second). */
+  function superviseButtons(attemptId, agentId) {
+    if (!canSupervise()) return null;
+    const busy = live(supervision);
+    const here = busy && supervision.attempt_id === attemptId;
+    if (here) {
+      return el("span", { class: "badge supervising", dataset: { state: "on_call" } },
+        "Supervising: " + supervision.mode);
+    }
+    const who = agentId ? " (" + agentName(agentId) + ")" : "";
+    return el("div", { class: "row-actions", role: "group", "aria-label": "Supervise call " + attemptId.slice(0, 8) },
+      ...MODES.map(([mode, label, verb]) => el("button", {
+        type: "button", class: "small-button", dataset: { mode },
+        "aria-label": verb + " call " + attemptId.slice(0, 8) + who,
+        title: busy ? "end your supervision in progress first" : null, disabled: busy,
+        onclick: (e) => startSupervision(attemptId, agentId, mode, e.currentTarget),
+      }, label)));
+  }
+
+  async function startSupervision(attemptId, agentId, mode, button) {
+    button.disabled = true;
+    showError(ui.svError, null);
+    ui.svResult.textContent = "";
+    const body = { mode };
+    const phone = ui.endpoint.value.trim();
+    if (phone) body.endpoint = phone;
+    try {
+      const out = await api("POST", "/api/v1/calls/" + encodeURIComponent(attemptId) + "/supervise", body);
+      setSupervision(out);
+      // The stream may already have said the phone answered.
+      ui.svResult.textContent = supervision.state === "active" ? "On the call: " + supervision.mode + "."
+        : "Calling your phone to " + mode + " call " + attemptId.slice(0, 8) +
+          (agentId ? " of " + agentName(agentId) : "") + ".";
+    } catch (err) {
+      showError(ui.svError, err);
+      button.disabled = false;
+    }
+  }
+
+  /** The supervision panel: the call, its state, the mode switch and Stop. */
+  function setSupervision(sv) {
+    if (sv && supervision && sv.supervision_id !== supervision.supervision_id && live(supervision) &&
+        sv.state === "ended") {
+      return;  // an older one ending: the current one stays shown
+    }
+    // The answer to a request and the stream's events may cross (the phone answers before
+    // the POST's answer arrives): a supervision's phase never goes back.
+    if (sv && supervision && sv.supervision_id === supervision.supervision_id &&
+        PHASES.indexOf(sv.state) < PHASES.indexOf(supervision.state)) {
+      sv = Object.assign({}, sv, { state: supervision.state, ended_reason: supervision.ended_reason });
+    }
+    supervision = sv;
+    renderSupervision();
+    renderCalls();
+    renderAgents();
+  }
+
+  function renderSupervision() {
+    const sv = supervision;
+    ui.sv.hidden = !sv;
+    if (!sv) return;
+    const ended = sv.state === "ended";
+    ui.svText.textContent = "Call " + sv.attempt_id.slice(0, 8) +
+      (sv.agent_id ? " · " + agentName(sv.agent_id) : "");
+    ui.svState.textContent = (SV_STATES[sv.state] || sv.state) +
+      (sv.state === "active" ? ": " + sv.mode : "") + (ended && sv.ended_reason ? " (" + sv.ended_reason + ")" : "");
+    ui.svState.dataset.state = sv.state === "active" ? "on_call" : sv.state === "ringing" ? "ringing" : "logged_out";
+    for (const b of ui.sv.querySelectorAll(".mode-switch button")) {
+      const current = b.dataset.mode === sv.mode;
+      b.setAttribute("aria-pressed", String(current));
+      b.disabled = ended || current;
+    }
+    ui.svStop.disabled = ended;
+  }
+
+  async function changeMode(mode, button) {
+    if (!live(supervision)) return;
+    button.disabled = true;
+    showError(ui.svError, null);
+    try {
+      const out = await api("PATCH", "/api/v1/supervisions/" + encodeURIComponent(supervision.supervision_id), { mode });
+      setSupervision(out);
+      ui.svResult.textContent = "Mode: " + mode + ".";
+    } catch (err) {
+      showError(ui.svError, err);
+      renderSupervision();
+    }
+  }
+
+  async function stopSupervision() {
+    if (!live(supervision)) return;
+    ui.svStop.disabled = true;
+    showError(ui.svError, null);
+    try {
+      const out = await api("DELETE", "/api/v1/supervisions/" + encodeURIComponent(supervision.supervision_id));
+      setSupervision(Object.assign({}, out, { state: "ended" }));
+      ui.svResult.textContent = "Supervision stopped.";
+    } catch (err) {
+      showError(ui.svError, err);
+      renderSupervision();
+    }
+  }
+
+  /** The supervisions in progress (after sign-in and every reconnect). */
+  async function loadSupervisions() {
+    if (!features.has("GET /api/v1/supervisions")) return;
+    try {
+      const out = await api("GET", "/api/v1/supervisions");
+      const mine = (out.supervisions || []).filter(live);
+      if (mine.length) setSupervision(mine[0]);
+      else if (live(supervision)) setSupervision(null);
+    } catch (err) {
+      showError(ui.svError, err);
+    }
+  }
+
+  // ------------------------------------------------------- forcing an agent
+
+  function agentActions(a) {
+    const name = a.display_name || a.username || "agent " + a.agent_id;
+    const force = (label, state, disabled, fn) => el("button", {
+      type: "button", class: "small-button" + (state === "logout" ? " danger-outline" : ""),
+      "aria-label": label + " " + name, disabled,
+      onclick: (e) => forceAgent(a.agent_id, name, state, e.currentTarget, fn),
+    }, label);
+    return el("div", { class: "row-actions" },
+      a.attempt_id && canSupervise() ? superviseButtons(a.attempt_id, a.agent_id) : null,
+      force("Force ready", "available", a.state === "available"),
+      force("Force not ready", "not_ready", a.state === "not_ready"),
+      force("Log out", "logout", false));
+  }
+
+  /** Force ready / not ready (POST .../state) or log out (DELETE .../session); no
+   * confirmation: the result (or the server's refusal) is shown under the table. */
+  async function forceAgent(agentId, name, what, button) {
+    button.disabled = true;
+    showError(ui.agentError, null);
+    ui.agentResult.textContent = "";
+    const path = "/api/v1/agents/" + encodeURIComponent(agentId);
+    try {
+      if (what === "logout") {
+        const out = await api("DELETE", path + "/session");
+        ui.agentResult.textContent = out && out.state && out.state !== "logged_out"
+          ? name + " will be logged out when the call ends." : name + ": logged out.";
+      } else {
+        const body = what === "available" ? { state: "available" }
+          : { state: "not_ready", reason: ui.forceReason.value };
+        const out = await api("POST", path + "/state", body);
+        const now = out && out.state ? out.state : what;
+        const asked = stateLabel(what) + (what === "not_ready" ? " (" + body.reason + ")" : "");
+        // An agent on a call becomes not ready once the call is over (the server keeps it).
+        ui.agentResult.textContent = now === what ? name + ": " + asked + "."
+          : name + " is " + stateLabel(now) + ": " + asked + " once the call is over.";
+      }
+    } catch (err) {
+      showError(ui.agentError, err);
+      button.disabled = false;
+    } finally {
+      soonStats();
+    }
   }
 
   // -------------------------------------------------------------- campaigns
@@ -366,6 +558,7 @@
         loadCampaigns();
         loadStats();
         loadCalls();
+        loadSupervisions();
         break;
       case "agent.state": {
         const known = agents.has(d.agent_id);
@@ -399,6 +592,16 @@
         break;
       case "call.disposition":
         feed("Disposition " + d.code + (d.automatic ? " (automatic)" : "") + " by ", agentTag(e.agent_id));
+        break;
+      case "supervision.state":
+        feed("Supervision " + ({ ringing: "ringing", active: "on", ended: "ended" }[d.state] || d.state) + ": " + d.mode + " on call " +
+          String(d.attempt_id).slice(0, 8) + " of ", agentTag(d.agent_id),
+          me && d.supervisor_id === me.agent_id ? " (you)" : " by ", me && d.supervisor_id === me.agent_id ? null : agentTag(d.supervisor_id));
+        if (me && d.supervisor_id === me.agent_id) {
+          setSupervision(d);
+          if (d.state === "active") ui.svResult.textContent = "On the call: " + d.mode + ".";
+          if (d.state === "ended") ui.svResult.textContent = "Supervision ended" + (d.ended_reason ? ": " + d.ended_reason : "") + ".";
+        }
         break;
       case "campaign.stats":
         stats.set(d.campaign_id, d);
@@ -438,6 +641,14 @@
     ui.who.hidden = false;
     ui.who.textContent = who.username + " · " + who.role;
     ui.signout.hidden = false;
+    Dialer.features().then((f) => {
+      features = f;
+      ui.superviseCard.hidden = !canSupervise();
+      for (const th of document.querySelectorAll(".sv-col")) th.hidden = !canSupervise();
+      renderCalls();
+      renderAgents();
+      loadSupervisions();
+    });
     stream = new Dialer.EventStream(onEvent, Dialer.streamBadge(ui.stream));
     stream.start();
     loadCampaigns();
@@ -449,6 +660,7 @@
     if (stream) stream.stop();
     stream = null;
     me = null;
+    supervision = null;
     ui.dashboard.hidden = true;
     ui.signin.hidden = false;
     ui.who.hidden = true;
@@ -461,6 +673,17 @@
     minRole: "supervisor", onSignedIn: signedIn });
   ui.signout.addEventListener("click", () => signOut());
   ui.showAll.addEventListener("change", renderCampaigns);
+  // The supervisor's phone is remembered on this computer (it is not a secret).
+  ui.endpoint.value = localStorage.getItem(PHONE_KEY) || "";
+  ui.endpoint.addEventListener("change", () => {
+    const v = ui.endpoint.value.trim();
+    if (v) localStorage.setItem(PHONE_KEY, v);
+    else localStorage.removeItem(PHONE_KEY);
+  });
+  for (const b of ui.sv.querySelectorAll(".mode-switch button")) {
+    b.addEventListener("click", () => changeMode(b.dataset.mode, b));
+  }
+  ui.svStop.addEventListener("click", stopSupervision);
 
   setInterval(tick, 1000);
   setInterval(() => { if (me) loadStats(); }, 5000);

@@ -19,6 +19,7 @@ __all__ = [
     "AgentDisposition",
     "AgentEvent",
     "AgentHangupRequest",
+    "AgentLeftCall",
     "AgentLegAnswered",
     "AgentLegLost",
     "AgentLegRinging",
@@ -131,6 +132,16 @@ class AgentCallEnded(AgentEvent):
 
     attempt_id: str
     "The call."
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLeftCall(AgentEvent):
+    """The agent's part in a call ended while others talk on, and the agent was never in
+    control of it (a consulted or conferenced agent): back to Available, no wrap-up."""
+
+    attempt_id: str
+    "The call."
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

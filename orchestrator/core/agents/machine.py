@@ -36,6 +36,7 @@ from orchestrator.core.agents.events import (
     AgentConnected,
     AgentDisposition,
     AgentHangupRequest,
+    AgentLeftCall,
     AgentLegAnswered,
     AgentLegLost,
     AgentLegRinging,
@@ -207,6 +208,8 @@ class AgentMachine:
                 return self._on_connected(event, now)
             case AgentReleased():
                 return self._on_released(event, now)
+            case AgentLeftCall():
+                return self._on_left_call(event, now)
             case AgentCallEnded():
                 return self._on_call_ended(event, now)
             case AgentRona():
@@ -305,6 +308,9 @@ class AgentMachine:
             )
         state = self.state
         if isinstance(ev, HoldRequest):
+            if state is AgentState.CONSULTING:
+                raise AgentStateError(self.agent_id, state, ev, "hold is for a plain call: during "
+                                      "a consultation switch between the parties")
             if state is not AgentState.ON_CALL or not self.connected:
                 raise AgentStateError(self.agent_id, state, ev)
             return self._set_state(AgentState.HOLD, now) + [NotifyCall(ev.attempt_id, ev)]
@@ -312,8 +318,11 @@ class AgentMachine:
             if state is not AgentState.HOLD:
                 raise AgentStateError(self.agent_id, state, ev)
             return self._set_state(AgentState.ON_CALL, now) + [NotifyCall(ev.attempt_id, ev)]
-        if state is AgentState.HOLD:
-            raise AgentStateError(self.agent_id, state, ev, "a held call cannot be ended")
+        if state in (AgentState.HOLD, AgentState.CONSULTING):
+            raise AgentStateError(self.agent_id, state, ev, "a held call cannot be ended (during "
+                                  "a consultation the customer is held)")
+        if state is AgentState.CONFERENCING:
+            raise AgentStateError(self.agent_id, state, ev, "in a conference, leave it instead")
         if state not in (AgentState.ON_CALL, AgentState.RESERVED, AgentState.RINGING):
             raise AgentStateError(self.agent_id, state, ev)
         # The call machine decides (end, or cancel while ringing) and reports back.
@@ -387,6 +396,15 @@ class AgentMachine:
             out += self.station.drop_reservation_leg()
             return out + self._finish(now)
         return []
+
+    def _on_left_call(self, ev: AgentLeftCall, now: datetime) -> list[Command]:
+        # A consulted or conferenced agent: the call goes on without them, and its
+        # wrap-up belongs to the agent in control.
+        if not self._holds(ev.attempt_id) or self.state not in _IN_CALL | _OFFERED:
+            return []
+        out: list[Command] = [self._timers.cancel("rona")]
+        out += self.station.drop_reservation_leg()
+        return out + self._finish(now)
 
     def _on_call_ended(self, ev: AgentCallEnded, now: datetime) -> list[Command]:
         if not self._holds(ev.attempt_id) or self.state not in _IN_CALL | _OFFERED:

@@ -21,8 +21,10 @@ from orchestrator.core.agents.events import (
 )
 from orchestrator.core.agents.phone import AgentLeg
 from orchestrator.core.calls.commands import CallOutcome, RequestAgent
+from orchestrator.core.calls.control import CallControlHandlers
 from orchestrator.core.calls.events import AgentAssigned
 from orchestrator.core.calls.plan import CallFlow
+from orchestrator.core.calls.room import CallMode
 from orchestrator.core.calls.states import (
     AGENT_LEG_RINGING,
     BEFORE_ANSWER,
@@ -30,7 +32,6 @@ from orchestrator.core.calls.states import (
     CallControlError,
     CallState,
 )
-from orchestrator.core.calls.steps import AttemptSteps
 from orchestrator.core.common import Command
 from orchestrator.core.telephony.commands import Hangup
 from orchestrator.core.telephony.events import DialFailed, DialStatus, OriginateRefused
@@ -38,7 +39,7 @@ from orchestrator.core.telephony.events import DialFailed, DialStatus, Originate
 __all__ = ["AgentSideHandlers"]
 
 
-class AgentSideHandlers(AttemptSteps):
+class AgentSideHandlers(CallControlHandlers):
     """Handlers of the agent's assignment, per-call leg and requests."""
 
     # ------------------------------------------------------- the agent
@@ -60,7 +61,17 @@ class AgentSideHandlers(AttemptSteps):
         return out + self._agent_unreachable(now, "rona")
 
     def _on_agent_hangup(self, ev: AgentHangupRequest, now: datetime) -> list[Command]:
+        talk = self.conversation
+        party = talk.party_of_agent(ev.agent_id)
+        if party is not None and talk.controller != ev.agent_id:
+            # A consulted or conferenced agent hangs up: they leave, the call goes on.
+            return self._party_gone(party, now, "hung up", gone=False)
         self._check_agent(ev, ev.agent_id)
+        if talk.mode == CallMode.CONSULT:
+            raise CallControlError(self.attempt_id, self.state, ev, "a held call cannot be ended: "
+                                   "switch back, transfer, or end the consultation")
+        if talk.mode in (CallMode.CONFERENCE, CallMode.POST_CALL):
+            return self._controller_leaves(now, by=ev.agent_id)
         if self.conversation.held:
             raise CallControlError(self.attempt_id, self.state, ev, "a held call cannot be ended")
         state = self.state
@@ -82,6 +93,9 @@ class AgentSideHandlers(AttemptSteps):
         self._check_agent(ev, ev.agent_id)
         if self.state is not CallState.BRIDGED:
             raise CallControlError(self.attempt_id, self.state, ev, "only a connected call")
+        if self.conversation.mode != CallMode.TALK:
+            raise CallControlError(self.attempt_id, self.state, ev, "hold is for a plain call: "
+                                   "during a consultation switch between the parties")
         if self.conversation.held:
             raise CallControlError(self.attempt_id, self.state, ev, "already on hold")
         return self.conversation.hold()

@@ -56,9 +56,14 @@ from orchestrator.core.calls.events import (
     AmdResult,
     BeepDetected,
     CampaignUnstaffed,
+    ControlRequest,
     FaxDetected,
+    RecordingFailed,
+    TransferRequest,
 )
+from orchestrator.core.calls.parties import PartyState
 from orchestrator.core.calls.plan import CallFlow
+from orchestrator.core.calls.room import CallMode
 from orchestrator.core.calls.states import CallControlError, CallState
 from orchestrator.core.campaigns import AmdPolicy
 from orchestrator.core.common import Command, Event, TimerFired, check_aware
@@ -133,7 +138,10 @@ class CallMachine(CustomerLegHandlers, AgentSideHandlers):
         match event:
             case (OriginateAccepted() | OriginateRefused() | CallRinging() | CallAnswered()
                   | DialFailed() | ChannelGone()):
-                if self._check_channel(event.channel_id) == "agent":
+                leg = self._check_channel(event.channel_id)
+                if leg == "party":
+                    return self._on_party_leg_event(event, now)
+                if leg == "agent":
                     return self._on_agent_leg_event(event, now)
                 return self._on_customer_leg_event(event, now)
             case AmdResult():
@@ -152,10 +160,20 @@ class CallMachine(CustomerLegHandlers, AgentSideHandlers):
                 return self._on_campaign_unstaffed(event, now)
             case AgentAssigned():
                 return self._on_agent_assigned(event, now)
+            case ControlRequest():
+                return self._on_control(event, now)
+            case RecordingFailed():
+                return self._on_recording_failed(event, now)
+            case AgentRona() | AgentLegLost() if self.conversation.party_of_agent(event.agent_id):
+                return self._on_party_agent_event(event, now)
             case AgentRona():
                 return self._on_agent_rona(event, now)
             case AgentLegLost():
                 self._check_agent(event, event.agent_id)
+                if self.conversation.primary_left:
+                    return []
+                if self._others_talk_on():
+                    return self._controller_leaves(now, by=event.agent_id)
                 return self._on_agent_leg_gone(now, "agent's phone leg lost")
             case AgentHangupRequest():
                 return self._on_agent_hangup(event, now)
@@ -178,11 +196,36 @@ class CallMachine(CustomerLegHandlers, AgentSideHandlers):
             case DialFailed():
                 return self._on_customer_dial_failed(ev, now)
             case ChannelGone():
+                if self.state is CallState.BRIDGED and self.conversation.mode == CallMode.CONFERENCE \
+                        and self.conversation.participants() >= 3:
+                    self.cause, self.cause_txt = ev.cause, ev.cause_txt
+                    return self._customer_left_conference(now)
                 return self._on_customer_gone(ev, now)
             case _:
                 assert_never(ev)
 
+    def _others_talk_on(self) -> bool:
+        """The primary agent leaving a conference leaves two or more talking."""
+        talk = self.conversation
+        return (self.state is CallState.BRIDGED
+                and talk.mode in (CallMode.CONFERENCE, CallMode.POST_CALL)
+                and talk.participants() - 1 >= 2)
+
     def _on_agent_leg_event(self, ev: _LegEvent, now: datetime) -> list[Command]:
+        if self.conversation.primary_left:
+            return []  # the leg of an agent who left the call (we hung it up)
+        if isinstance(ev, ChannelGone) and self.conversation.controller == self.conversation.agent_id:
+            if self._others_talk_on():
+                self.conversation.agent_leg_ended()
+                return self._controller_leaves(now, by=self.conversation.agent_id or "")
+            if self.conversation.mode == CallMode.CONSULT:
+                party = self.conversation.consulted()
+                if party is not None and party.state is not PartyState.DIALING:
+                    # The agent hung up during a consultation: the customer and the
+                    # consulted party are put through to each other (attended transfer).
+                    self.conversation.agent_leg_ended()
+                    return self._on_transfer(TransferRequest(self.conversation.agent_id or "",
+                                                             self.attempt_id), now)
         match ev:
             case OriginateAccepted():
                 return []
@@ -204,7 +247,7 @@ class CallMachine(CustomerLegHandlers, AgentSideHandlers):
         """An ended call turns a late agent away and refuses control; wire facts are late."""
         if isinstance(event, AgentAssigned):
             return [self.conversation.turn_away(event.agent_id, "call already ended")]
-        if isinstance(event, AgentHangupRequest | HoldRequest | UnholdRequest):
+        if isinstance(event, AgentHangupRequest | HoldRequest | UnholdRequest | ControlRequest):
             raise CallControlError(self.attempt_id, self.state, event, "the call has ended")
         return []
 

@@ -8,6 +8,7 @@ commands are dropped and the call is reported failed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -20,6 +21,7 @@ __all__ = [
     "CountAbandon",
     "DetectBeep",
     "LockNumber",
+    "NoteCall",
     "PublishAttempt",
     "RecordAttempt",
     "RecordOutcome",
@@ -201,3 +203,14 @@ class PublishAttempt(Command):
     "When."
     outcome: CallOutcome | None = None
     "Final outcome, once known."
+
+
+@dataclass(frozen=True, slots=True)
+class NoteCall(Command):
+    """Append an event to the attempt's history (who joined or left the call and for how
+    long, transfers, conferences, control passing, recording paused or failed)."""
+
+    attempt_id: str
+    kind: str
+    at: datetime
+    data: Mapping[str, object]

@@ -25,6 +25,7 @@ from orchestrator.core.agents.events import (
 )
 from orchestrator.core.agents.phone import AgentLeg
 from orchestrator.core.calls.plan import AGENT_LEG_PREFIX
+from orchestrator.core.calls.room import Room
 from orchestrator.core.campaigns import CampaignSettings
 from orchestrator.core.common import Command, NotifyAgent
 from orchestrator.core.telephony.commands import (
@@ -44,7 +45,7 @@ from orchestrator.core.telephony.commands import (
 __all__ = ["Conversation"]
 
 
-class Conversation:
+class Conversation(Room):
     """The parties of one call and the room they talk in; see the module docstring."""
 
     def __init__(
@@ -70,6 +71,7 @@ class Conversation:
         self.agent_leg_alive = False
         self.agent_phone_rang = False
         "The agent's machine was told their phone rings (starts its RONA countdown)."
+        self._init_room()
 
     # ------------------------------------------------------------ who is here
 
@@ -80,8 +82,11 @@ class Conversation:
 
     @property
     def talker_id(self) -> str | None:
-        """The agent who talked to the customer, if any."""
-        return self.agent.agent_id if self.agent and self.connected else None
+        """The agent the attempt is recorded against: the last one in control of the call
+        (after a transfer, the agent who took it), if any agent talked to the customer."""
+        if not self.connected:
+            return None
+        return self.last_controller or (self.agent.agent_id if self.agent else None)
 
     def has_agent(self, agent_id: str) -> bool:
         """True when ``agent_id`` is the agent of this call."""
@@ -252,9 +257,11 @@ class Conversation:
         self.connected = True
         self.connected_at = now
         agent_id = self.agent.agent_id
+        self.controller = agent_id
         out: list[Command] = [NotifyAgent(agent_id, AgentConnected(agent_id, self.attempt_id))]
         if self.settings.recording and self.bridge_id is not None:
             self.recording = f"{self.attempt_id}"
+            self.recordings.append(self.recording)
             out.append(Record(name=self.recording, bridge_id=self.bridge_id))
         return out
 
@@ -279,10 +286,10 @@ class Conversation:
 
     # ------------------------------------------------------------------- end
 
-    def close(self) -> list[Command]:
+    def close(self, now: datetime) -> list[Command]:
         """The call ended: tell the agent (ended or released), hang up their per-call leg,
-        stop the recording."""
-        out: list[Command] = []
+        stop the recording; every other party leaves."""
+        out: list[Command] = self.close_room(now)
         if self.agent is not None and not self.agent_told:
             self.agent_told = True
             agent_id = self.agent.agent_id
@@ -295,5 +302,7 @@ class Conversation:
             out.append(Hangup(self.agent_leg_id))
         if self.recording is not None:
             out.append(StopRecording(self.recording))
+            self.recording = None
         self.held = False
+        self.customer_present = False
         return out

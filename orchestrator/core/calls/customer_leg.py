@@ -284,6 +284,8 @@ class CustomerLegHandlers(AttemptSteps):
         purpose = self._timers.fired(ev.name)
         if purpose is None:
             return []  # stale: cancelled after it fired
+        if purpose == "recording_resume":
+            return self._on_recording_resume_due(now)
         state = self.state
         if purpose == "no_answer" and state is CallState.RINGING:
             self._set_outcome(

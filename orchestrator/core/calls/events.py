@@ -16,6 +16,16 @@ from orchestrator.core.common import Event
 
 __all__ = [
     "AgentAssigned",
+    "ConferenceRequest",
+    "ConsultCancelRequest",
+    "ConsultRequest",
+    "ControlRequest",
+    "LeaveRequest",
+    "RecordingFailed",
+    "RecordingRequest",
+    "RemovePartyRequest",
+    "SwitchRequest",
+    "TransferRequest",
     "AmdFalsePositiveReported",
     "AmdResult",
     "AmdStatus",
@@ -113,3 +123,84 @@ class AmdFalsePositiveReported(Event):
     "The call concerned."
     agent_id: str
     "The reporting agent."
+
+
+# ------------------------------------------------------------ call control
+# Requests of the agent in control of a call (MISSION E). The shell resolves whom a
+# consultation reaches (an agent it reserved, a queue's agent, a number past the dial
+# gate) and the call decides whether its state allows it (CallControlError if not).
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRequest(Event):
+    """A call-control request of agent ``agent_id`` on call ``attempt_id``."""
+
+    agent_id: str
+    attempt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultRequest(ControlRequest):
+    """Reach another party: privately (the customer held), or, in a conference, straight
+    into it; ``blind``: transfer the customer to it and leave at once."""
+
+    kind: str
+    "A :class:`~orchestrator.core.calls.parties.PartyKind` value."
+    label: str
+    "What the desktops show of the party (a number already masked if the campaign masks)."
+    endpoint: str
+    "Dial string (checked by the gate), or the consulted agent's phone."
+    party_agent_id: str | None = None
+    party_channel_id: str | None = None
+    "The consulted agent's nailed-up line, if up."
+    party_bridge_id: str | None = None
+    "The bridge that line waits in."
+    blind: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchRequest(ControlRequest):
+    """Talk to the other side of a consultation (customer or consulted party)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultCancelRequest(ControlRequest):
+    """End the consultation: the consulted party leaves, the agent is back with the customer."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest(ControlRequest):
+    """Complete a consultation as a transfer: customer and consulted party talk on, the
+    agent leaves (to wrap-up)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConferenceRequest(ControlRequest):
+    """Bring the customer and the consulted party together with the agent."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveRequest(ControlRequest):
+    """The agent leaves the call; the others talk on (control passes on)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemovePartyRequest(ControlRequest):
+    """Drop one party from a conference."""
+
+    party_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRequest(ControlRequest):
+    """Pause (``pause``) or resume the call's recording."""
+
+    pause: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingFailed(Event):
+    """Asterisk accepted a recording and then could not make it (RecordingFailed)."""
+
+    name: str
+    cause: str = ""

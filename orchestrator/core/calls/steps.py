@@ -69,6 +69,8 @@ class AttemptSteps:
         self.amd_status: AmdStatus | None = None
         self.machine = False
         self.attempt_recorded = False
+        self.outcome_written = False
+        "The attempt's RecordOutcome went out (at the end, or when the customer left a conference)."
         self.abandon_counted = False
         self.cancelled_unstaffed = False
         "Hung up before answer because the campaign had no agent left (outcome unknown)."
@@ -98,9 +100,9 @@ class AttemptSteps:
     def channel_ids(self) -> tuple[str, ...]:
         """Channel ids this machine wants events for."""
         agent_leg_id = self.conversation.agent_leg_id
-        if agent_leg_id is None:
-            return (self.customer_channel_id,)
-        return (self.customer_channel_id, agent_leg_id)
+        legs = (self.customer_channel_id,) if agent_leg_id is None else (
+            self.customer_channel_id, agent_leg_id)
+        return legs + self.conversation.party_channel_ids
 
     @property
     def ended(self) -> bool:
@@ -269,8 +271,9 @@ class AttemptSteps:
         self.state = CallState.ENDED
         self.ended_at = now
         self._ring_seconds = self.ring_seconds(now)
-        out: list[Command] = [*self._timers.cancel_all(), *self.conversation.close()]
-        if self.attempt_recorded:
+        out: list[Command] = [*self._timers.cancel_all(), *self.conversation.close(now)]
+        if self.attempt_recorded and not self.outcome_written:
+            self.outcome_written = True
             out.append(self._outcome_record(now))
         out += self._publish(now)
         return out
@@ -303,6 +306,10 @@ class AttemptSteps:
         out: list[Command] = [ReleaseTarget(self.plan.target_id, self.plan.campaign_id, why)]
         return out + self._end(now)
 
+    def _on_recording_resume_due(self, now: datetime) -> list[Command]:
+        """A paused recording's limit passed (call control resumes it)."""
+        return []
+
     # ------------------------------------------------------------- helpers
 
     def _set_outcome(self, outcome: CallOutcome, detail: str) -> None:
@@ -316,10 +323,15 @@ class AttemptSteps:
         agent_leg_id = self.conversation.agent_leg_id
         if not customer_only and channel_id == agent_leg_id and channel_id is not None:
             return "agent"
+        if not customer_only and any(p.channel_id == channel_id for p in self.conversation.parties):
+            return "party"
         raise ValueError(f"channel_id: {channel_id!r} is not a channel of call {self.attempt_id}")
 
     def _check_agent(self, event: Event, agent_id: str) -> None:
-        if not self.conversation.has_agent(agent_id):
+        talk = self.conversation
+        if talk.controller is not None and talk.controller == agent_id:
+            return
+        if not talk.has_agent(agent_id) or talk.primary_left:
             raise CallControlError(
                 self.attempt_id, self.state, event, f"agent {agent_id} is not on this call"
             )

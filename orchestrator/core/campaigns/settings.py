@@ -123,6 +123,8 @@ class CampaignSettings:
     "Code applied when the wrap-up countdown expires."
     recording: bool = False
     "Record connected calls automatically."
+    recording_resume_s: int = 60
+    "A paused recording resumes by itself after this long (an agent forgot it)."
     max_concurrent_calls: int | None = None
     "Campaign's cap on calls in progress."
     cadence: Mapping[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_CADENCE))

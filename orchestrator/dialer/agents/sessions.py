@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from orchestrator.core import events as ev
+from orchestrator.core.access import Principal
 from orchestrator.core.agents import AgentMachine, AgentState, CallDistributor, longest_idle
 from orchestrator.core.calls import AgentLeg
 from orchestrator.core.commands import Command, PublishAgentState
@@ -28,6 +29,7 @@ from orchestrator.dialer.actors import Actor
 from orchestrator.dialer.agents.host import AgentsHost
 from orchestrator.dialer.errors import Conflict, NotFound
 from orchestrator.ledger import agents as agents_ledger
+from orchestrator.ledger.pool import audit
 
 log = structlog.get_logger("orchestrator.dialer.sessions")
 
@@ -99,7 +101,7 @@ class AgentSessions:
     # ------------------------------------------------------------- login/out
 
     async def login(self, agent: agents_ledger.Agent, campaign_id: int, campaign_name: str,
-                    endpoint: str, nailed_up: bool) -> AgentSession:
+                    endpoint: str, nailed_up: bool, *, by: Principal | None = None) -> AgentSession:
         existing = self.sessions.get(agent.id)
         if existing is not None and existing.machine.logged_in:
             raise Conflict(f"agent {agent.username} is already logged in "
@@ -129,22 +131,43 @@ class AgentSessions:
             self.sessions.pop(agent.id, None)
             actor.stop()
             raise
+        await self._audit_for_another(by, "agent.login_on_behalf", agent.id,
+                                      campaign_id=campaign_id, nailed_up=nailed_up)
         return session
 
-    async def logout(self, agent_id: int) -> AgentSession:
+    async def logout(self, agent_id: int, *, by: Principal | None = None) -> AgentSession:
+        """Log out (deferred by the agent's machine to the end of a call in progress);
+        ``by``: who asks, audited when it is not the agent itself."""
         session = self.get(agent_id)
+        was = session.machine.state.value
         await self._ask(session, ev.AgentLogout(str(agent_id)))
+        await self._audit_for_another(by, "agent.force_logout", agent_id, previous_state=was,
+                                      state=session.machine.state.value)
         return session
 
-    async def set_state(self, agent_id: int, state: str, reason: str) -> AgentSession:
+    async def set_state(self, agent_id: int, state: str, reason: str, *,
+                        by: Principal | None = None) -> AgentSession:
+        """Available or Not ready; ``by``: who asks, audited when it is not the agent."""
         session = self.get(agent_id)
+        was = session.machine.state.value
         if state == "available":
-            if session.machine.state is AgentState.AVAILABLE:
-                return session
-            await self._ask(session, ev.AgentReady(str(agent_id)))
+            if session.machine.state is not AgentState.AVAILABLE:
+                await self._ask(session, ev.AgentReady(str(agent_id)))
         else:
             await self._ask(session, ev.AgentNotReady(str(agent_id), reason or "break"))
+        await self._audit_for_another(by, "agent.force_state", agent_id, previous_state=was,
+                                      requested=state, reason=reason or None,
+                                      state=session.machine.state.value)
         return session
+
+    async def _audit_for_another(self, by: Principal | None, action: str, agent_id: int,
+                                 **details: Any) -> None:
+        """A supervisor or admin acted on another agent's session: audit_log says who."""
+        if by is None or by.agent_id == agent_id:
+            return
+        async with self.host.pool.connection() as conn:
+            await audit(conn, actor=by.actor, action=action, object_type="agent",
+                        object_id=agent_id, details={"supervisor_id": by.agent_id, **details})
 
     async def _ask(self, session: AgentSession, event: ev.Event) -> None:
         try:

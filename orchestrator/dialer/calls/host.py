@@ -9,11 +9,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from psycopg_pool import AsyncConnectionPool
+
 from orchestrator.ari import AriEventStream
 from orchestrator.core import events as ev
 from orchestrator.core.commands import Command, RecordDisposition, RecordOutcome
 from orchestrator.dialer.actors import Actor
 from orchestrator.hub import EventHub
+from orchestrator.ledger.pool import AsyncConn
 from orchestrator.metrics import DialerMetrics
 
 if TYPE_CHECKING:
@@ -73,6 +76,8 @@ class BridgeCleaner(Protocol):
 
 
 class CallsHost(Protocol):
+    @property
+    def pool(self) -> AsyncConnectionPool[AsyncConn]: ...
     """Everything the call registry and the calls' ledger handlers use."""
 
     @property

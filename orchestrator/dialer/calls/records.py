@@ -123,6 +123,14 @@ class CallRecords:
             return
         aid = uuid.UUID(cmd.attempt_id)
         agent_id = ascii_int(cmd.agent_id)
+        if await self._handed_on(cmd):
+            # The agent transferred the call or left its conference: their wrap-up is
+            # theirs (kept in the history); the call's disposition is its last agent's.
+            await h.ledger_write(attempts_ledger.record_event, aid, "agent_wrapup",
+                                 data={"agent": cmd.agent_id, "code": cmd.code,
+                                       "automatic": cmd.automatic, "notes": cmd.notes or ""})
+            self._disposed(cmd.attempt_id, cmd.code)
+            return
         if cmd.code == AUTO_CODE:
             res = await h.ledger_write(attempts_ledger.auto_disposition, aid)
         else:
@@ -140,6 +148,30 @@ class CallRecords:
             "automatic": cmd.automatic,
         }, agent_id=agent_id)
         self._disposed(cmd.attempt_id, res.label)
+
+    async def _handed_on(self, cmd: c.RecordDisposition) -> bool:
+        """True when another agent took the call over from this one (transfer, control
+        passed): read from the live call, or from the ledger once it ended."""
+        assert cmd.attempt_id is not None
+        last = self.registry.in_control_at_end(cmd.attempt_id)
+        if last is None:
+            async with self.host.pool.connection() as conn:
+                try:
+                    att = await attempts_ledger.get_attempt(conn, uuid.UUID(cmd.attempt_id))
+                except attempts_ledger.AttemptNotFound:
+                    return False
+            last = str(att.agent_id) if att.agent_id is not None else None
+        return last is not None and last != cmd.agent_id
+
+    async def note_call(self, cmd: c.NoteCall) -> None:
+        aid = uuid.UUID(cmd.attempt_id)
+        if cmd.kind == "in_control":
+            agent_id = ascii_int(str(cmd.data.get("agent", "")))
+            if agent_id is not None:
+                await self.host.ledger_write(attempts_ledger.hand_over, aid, agent_id, at=cmd.at)
+            return
+        await self.host.ledger_write(attempts_ledger.record_event, aid, cmd.kind, at=cmd.at,
+                                     data=dict(cmd.data))
 
     async def published_attempt(self, cmd: c.PublishAttempt) -> None:
         entry = self.registry.find(cmd.attempt_id)

@@ -180,6 +180,17 @@ class CallRegistry:
         for entry in entries:
             entry.actor.post(ev.CampaignUnstaffed(str(campaign_id)))
 
+    def is_party(self, attempt_id: str, agent_id: str) -> bool:
+        """True when the agent joined the call as a consulted or conferenced party (not
+        the agent the customer was connected to)."""
+        entry = self.calls.get(attempt_id)
+        return entry is not None and entry.machine.conversation.party_of_agent(agent_id) is not None
+
+    def in_control_at_end(self, attempt_id: str) -> str | None:
+        """The agent last in control of a live call (who dispositions it), if known."""
+        entry = self.calls.get(attempt_id)
+        return entry.machine.conversation.last_controller if entry is not None else None
+
     def on_connected(self, attempt_id: str, agent_id: int) -> None:
         """The call reached its agent: the pacer learns how long the customer waited."""
         h = self.host

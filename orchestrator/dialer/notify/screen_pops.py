@@ -16,6 +16,7 @@ that call from its next send on. If it cannot be read, the number is masked.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import OrderedDict
 from collections.abc import Coroutine
 from typing import Any, Protocol
@@ -24,6 +25,8 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 
 from orchestrator.dialer.kernel.shown import history_json, iso_or_none, shown_number
+from orchestrator.dialer.kernel.shown_call_data import call_data_json, shown_custom_fields
+from orchestrator.ledger import call_data as call_data_ledger
 from orchestrator.ledger import screen_pop as screen_pop_ledger
 from orchestrator.ledger.pool import AsyncConn
 from orchestrator.ledger.screen_pop import CallCard
@@ -121,7 +124,29 @@ class ScreenPops:
         return await self._shown(card) if card is not None else None
 
     async def _shown(self, card: CallCard) -> dict[str, Any]:
-        return card_json(card, masking=await self.masking(card.campaign_id))
+        if card.attempt_id is None:
+            return card_json(card, masking=await self.masking(card.campaign_id))
+        return await self._with_call_data(card, card.attempt_id)
+
+    async def _with_call_data(self, card: CallCard, attempt_id: uuid.UUID) -> dict[str, Any]:
+        """A call's card with its call data (MISSION E), both masked as they are sent now.
+        The custom field that fills a secure variable is masked like it. If the data
+        cannot be read the card goes without it, numbers masked and custom fields left
+        out: which of them are secure is not known then."""
+        try:
+            async with self.host.pool.connection() as conn:
+                data = await call_data_ledger.read_call_data(conn, attempt_id)
+        except Exception as exc:
+            log.warning("screen_pop.call_data_failed", attempt=str(attempt_id), error=str(exc))
+            out = card_json(card, masking=True)
+            out["contact"]["custom_fields"] = {}
+            return out
+        out = card_json(card, masking=data.masking)
+        out["contact"]["custom_fields"] = shown_custom_fields(
+            card.contact.custom_fields, (v.name for v in data.variables if v.secure),
+            data.masking)
+        out["call_data"] = call_data_json(data, writable=True)
+        return out
 
     async def masking(self, campaign_id: int) -> bool:
         """The campaign's masking now (another instance's PATCH included); True when it

@@ -142,8 +142,12 @@ class Reconciler:
         agents that may be logged in on another live instance."""
         calls: dict[str, str] = {}
         agents: dict[int, str] = {}
+        supervisions: list[str] = []
         for bid, bridge in found.items():
             if bridge.channels:
+                continue
+            if self.host.supervision.leftover_bridge(bid):
+                supervisions.append(bid)  # a supervision's bridge is empty only for a moment
                 continue
             attempt = _call_bridge_attempt(bid)
             if attempt is not None:
@@ -154,7 +158,7 @@ class Reconciler:
             if agent is not None and agent not in self.host.sessions.sessions:
                 agents[agent] = bid
         if not calls and not agents:
-            return []
+            return sorted(supervisions)
         stale = timedelta(seconds=self.host.settings.instance_stale_s)
         async with self.host.pool.connection() as conn:
             live_elsewhere = await attempts_ledger.live_attempts_elsewhere(
@@ -162,7 +166,8 @@ class Reconciler:
             hosted = await agents_ledger.agents_hosted_elsewhere(
                 conn, list(agents), me=self.host.instance_id, stale_after=stale)
         return sorted([bid for aid, bid in calls.items() if aid not in live_elsewhere]
-                      + [bid for agent, bid in agents.items() if agent not in hosted])
+                      + [bid for agent, bid in agents.items() if agent not in hosted]
+                      + supervisions)
 
     async def sweep_bridges(self) -> None:
         """Empty bridges of ours that nothing alive uses, found while connected: a call's
@@ -192,11 +197,13 @@ class Reconciler:
     def _orphan_channels(self, snapshot: AriSnapshot) -> list[str]:
         """Channels in our app that nothing here owns: legs left by a crashed process
         (an agent's phone leg, a call's agent leg). Channels sharing a bridge with an
-        adopted call are kept: that is a conversation in progress."""
+        adopted call are kept: that is a conversation in progress; but not a supervisor's
+        leg barging into it, whose supervision died with the process."""
         keep = set(self.host.directory.owned_ids()) | set(self.host.directory.adopted)
+        made_by_supervision = self.host.supervision.made_by_supervision
         for bridge in snapshot.bridges.values():
             if keep.intersection(bridge.channels):
-                keep.update(bridge.channels)
+                keep.update(c for c in bridge.channels if not made_by_supervision(c))
         return sorted(cid for cid in snapshot.app_channel_ids
                       if cid not in keep and cid.split(";")[0] not in keep
                       and cid.split(";")[0] not in self.host.calls)

@@ -86,14 +86,14 @@ class Telephony:
         actor.post(ev.OriginateAccepted(channel_id))
 
     async def _register_dial(self, channel_id: str, actor: Actor, endpoint: str, *,
-                             customer: bool) -> str | None:
+                             customer: bool, party: bool = False) -> str | None:
         """Route the new channel's events to its actor; refuse the dial (None) when its dial
         string does not pass the gate, or while the ARI WebSocket is down (Asterisk would
         answer 200 and drop the answered customer)."""
         h = self.host
         wid = wire_id(channel_id)
         try:
-            h.gate.check_wire(endpoint, customer=customer)
+            h.gate.check_wire(endpoint, customer=customer, party=party)
         except DialRefused as exc:
             # a bug upstream, never a reason to ring it: loud, and the number never left
             log.error("executor.dial_refused", channel=wid, reason=exc.reason)
@@ -116,7 +116,9 @@ class Telephony:
     async def originate(self, cmd: c.Originate, actor: Actor) -> None:
         h = self.host
         customer = cmd.attempt_id is not None and cmd.channel_id == cmd.attempt_id
-        wid = await self._register_dial(cmd.channel_id, actor, cmd.endpoint, customer=customer)
+        party = bool(cmd.app_args) and cmd.app_args[0] == "party"
+        wid = await self._register_dial(cmd.channel_id, actor, cmd.endpoint, customer=customer,
+                                        party=party)
         if wid is None:
             return
         campaign = actor.context.get("campaign_name", "")

@@ -34,6 +34,7 @@ from orchestrator.ari import (
     Dial,
     GenericEvent,
     PlaybackFinished,
+    RecordingFailed,
     StasisEnd,
     StasisStart,
 )
@@ -234,6 +235,16 @@ class AriChannelHandlers:
         call = self._dir.owner(pb.id.split(":", 1)[0])
         if call is not None and call.kind == "call":
             call.post(event)
+
+    async def on_RecordingFailed(self, e: RecordingFailed) -> None:
+        # Asterisk answered 201 to the record request and then could not make it: the
+        # call is told, so the failure is reported, never assumed recorded. A call's
+        # recordings are named after its attempt id (36 characters), then "_r2"...
+        self._count(e.type)
+        name = e.recording.name
+        call = self._dir.owner(name[:36])
+        if call is not None and call.kind == "call":
+            call.post(ev.RecordingFailed(name, e.recording.cause or "failed"))
 
     async def on_ChannelTalkingFinished(self, e: GenericEvent) -> None:
         # TALK_DETECT on a machine: the greeting ended, the beep is next.

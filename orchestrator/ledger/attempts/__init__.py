@@ -48,6 +48,7 @@ from orchestrator.ledger.attempts.disposition import (
     record_disposition,
 )
 from orchestrator.ledger.attempts.events import (
+    hand_over,
     mark_abandoned,
     mark_answered,
     mark_bridged,
@@ -94,7 +95,7 @@ __all__ = [
     "Attempt", "AttemptError", "AttemptHistoryEntry", "AttemptNotFound", "DispositionResult",
     "ReconcileResult", "adopt_attempt", "attempt_title", "auto_disposition", "contact_history",
     "disposition_without_dialing", "end_attempt", "end_unseen", "get_attempt", "heartbeat",
-    "live_attempts", "live_attempts_elsewhere", "mark_abandoned", "mark_answered", "mark_bridged",
+    "live_attempts", "live_attempts_elsewhere", "mark_abandoned", "mark_answered", "mark_bridged", "hand_over",
     "mark_originated", "mark_ringing", "next_attempt_number", "normalize_outcome", "orphaned_attempts",
     "presume_abandoned", "reconcile", "record_amd", "record_disposition", "record_event",
     "undispositioned_attempts", "undispositioned_of_dead_owners",

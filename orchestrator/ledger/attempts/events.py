@@ -104,6 +104,18 @@ async def record_amd(
         return True
 
 
+async def hand_over(
+    conn: AsyncConn, attempt_id: uuid.UUID | str, agent_id: int, *, at: datetime | None = None
+) -> None:
+    """Another agent took control of the call (a transfer, or control passed in a
+    conference): the attempt is theirs to disposition; the history keeps the hand-over."""
+    aid = _uuid(attempt_id)
+    async with conn.transaction():
+        await _lock(conn, aid)
+        await _append(conn, aid, "in_control", at, {"agent_id": agent_id})
+        await _set(conn, aid, agent_id=agent_id)
+
+
 async def mark_bridged(
     conn: AsyncConn, attempt_id: uuid.UUID | str, agent_id: int, *, at: datetime | None = None
 ) -> bool:
