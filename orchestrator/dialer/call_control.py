@@ -17,7 +17,7 @@ from orchestrator.core.agents import AgentState
 from orchestrator.core.calls.control_view import control_view
 from orchestrator.core.calls.parties import PartyKind, consult_number
 from orchestrator.core.dialgate import DialRefused
-from orchestrator.dialer.errors import Conflict, Invalid, NotFound
+from orchestrator.dialer.errors import Conflict, Invalid, NotFound, refusal
 from orchestrator.dialer.kernel.ids import ascii_int
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class CallControl:
         try:
             await entry.actor.ask(request)
         except Exception as exc:  # CallControlError: the rule that refused, in words
-            raise Conflict(str(exc).split(": ", 1)[-1], "attempt_id") from None
+            raise Conflict(refusal(exc), "attempt_id") from None
 
     def view(self, agent_id: int, attempt_id: str | None) -> dict[str, Any] | None:
         """The control panel of the agent's call (None when it has none)."""

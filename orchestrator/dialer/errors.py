@@ -48,3 +48,10 @@ class Unavailable(DialerError):
 
     status = 503
     code = "unavailable"
+
+
+def refusal(exc: Exception) -> str:
+    """What an API caller is told of a refused request: the machine's rule in words
+    (``why`` of AgentStateError / CallControlError), not the internal event names."""
+    why = getattr(exc, "why", None)
+    return why if isinstance(why, str) and why else str(exc)

@@ -18,7 +18,7 @@ from orchestrator.core.agents import AgentState
 from orchestrator.core.dialgate import DialRefused
 from orchestrator.dialer.call_control import CallControl
 from orchestrator.dialer.calls.call_data import CallDataService
-from orchestrator.dialer.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
+from orchestrator.dialer.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable, refusal
 from orchestrator.dialer.kernel.ids import ascii_int
 from orchestrator.ledger import agents as agents_ledger
 from orchestrator.ledger import attempts as attempts_ledger
@@ -163,7 +163,7 @@ class DialerService:
         try:
             await session.actor.ask(ev.AgentHangupRequest(str(agent_id), aid))
         except Exception as exc:
-            raise Conflict(str(exc), "attempt_id") from None
+            raise Conflict(refusal(exc), "attempt_id") from None
         return {"attempt_id": aid, "state": session.machine.state.value}
 
     async def hold(self, actor: Principal, agent_id: int, attempt_id: str | None,
@@ -178,7 +178,7 @@ class DialerService:
         try:
             await session.actor.ask(event)
         except Exception as exc:
-            raise Conflict(str(exc), "attempt_id") from None
+            raise Conflict(refusal(exc), "attempt_id") from None
         return {"attempt_id": aid, "state": session.machine.state.value}
 
     async def disposition(self, actor: Principal, agent_id: int, attempt_id: str, code: str,
@@ -214,7 +214,7 @@ class DialerService:
                 await session.actor.ask(ev.AgentDisposition(str(agent_id), str(aid), wcode.label,
                                                             notes))
             except Exception as exc:
-                raise Conflict(str(exc), "attempt_id") from None
+                raise Conflict(refusal(exc), "attempt_id") from None
             return {"attempt_id": str(aid), "code": wcode.label, "state": session.machine.state.value}
         # Not the session's current call (e.g. after a restart): write it directly.
         async with d.pool.connection() as conn:

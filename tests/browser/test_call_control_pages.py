@@ -168,11 +168,11 @@ async def test_consult_another_agent_then_transfer_with_the_keyboard(
         await expect(transfer).to_be_enabled()
         await expect(d.button(0, "Switch")).to_be_enabled()
         await expect(d.button(0, "Hold")).to_have_attribute(
-            "title", "during a consultation, switch instead")
+            "title", "hold is for a plain call (during a consultation, switch between the parties)")
         await expect(d.button(0, "Hang up")).to_be_disabled()
         await expect(d.button(0, "Hang up")).to_have_attribute("title", "a held call cannot be ended")
         await expect(p1.locator("#call-hint")).to_contain_text(
-            "Hold: during a consultation, switch instead")
+            "Hold: hold is for a plain call (during a consultation, switch between the parties)")
         await expect(p1.locator("#cc-participants")).to_have_text("3 of 8 participants")
 
         # Agent 2 is on the call too, agent 1 in control: its controls are off, and say why.

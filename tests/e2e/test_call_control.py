@@ -284,9 +284,17 @@ async def test_a_queue_consult_reaches_another_agent_and_a_paused_recording_resu
         kinds = (await attempt_event_kinds(database_url, s.campaign_id))[s.attempt_id]
         assert "recording_resumed" in kinds
         # The queue (the campaign's agents) never gives the call back to agent 1.
-        view = await s.clients[0].ok("POST", s.base(0) + "/consult", {"kind": "queue", "target": ""})
-        assert view["parties"][0]["agent_id"] == str(s.agents[1].id)
-        await s.party_talking(0)
-        await s.clients[0].ok("POST", s.base(0) + "/transfer", {})
-        await s.state(0, "wrap_up")
-        assert (await s.control(1))["you_control"] is True
+        async with s.clients[1].events() as events:
+            view = await s.clients[0].ok("POST", s.base(0) + "/consult",
+                                         {"kind": "queue", "target": ""})
+            assert view["parties"][0]["agent_id"] == str(s.agents[1].id)
+            await s.party_talking(0)
+            await s.clients[0].ok("POST", s.base(0) + "/transfer", {})
+            await s.state(0, "wrap_up")
+            assert (await s.control(1))["you_control"] is True
+            # Agent 2's desktop was told, without asking: its panel now has control.
+            async with asyncio.timeout(5):
+                while True:
+                    e = await events.get()
+                    if e["type"] == "call.control" and e["data"]["you_control"]:
+                        break

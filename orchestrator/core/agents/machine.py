@@ -322,7 +322,7 @@ class AgentMachine:
             raise AgentStateError(self.agent_id, state, ev, "a held call cannot be ended (during "
                                   "a consultation the customer is held)")
         if state is AgentState.CONFERENCING:
-            raise AgentStateError(self.agent_id, state, ev, "in a conference, leave it instead")
+            return [NotifyCall(ev.attempt_id, ev)]  # hanging up a conference is leaving it
         if state not in (AgentState.ON_CALL, AgentState.RESERVED, AgentState.RINGING):
             raise AgentStateError(self.agent_id, state, ev)
         # The call machine decides (end, or cancel while ringing) and reports back.

@@ -59,3 +59,5 @@ class AgentStateError(Exception):
         )
         self.state = state
         self.event = event
+        self.why = why or f"not allowed while {state.value.replace('_', ' ')}"
+        "The rule that refused, in words (what an API caller is told)."

@@ -22,12 +22,16 @@ def _why_not(call: CallMachine, agent_id: str) -> dict[str, str | None]:
     talk = call.conversation
     if call.state is not CallState.BRIDGED:
         off = "only a connected call"
-        return dict.fromkeys(("hold", "unhold", "hangup", "consult", "switch", "cancel_consult",
-                              "transfer", "blind_transfer", "conference", "leave",
-                              "pause_recording", "resume_recording"), off)
+        out: dict[str, str | None] = dict.fromkeys(("hold", "unhold", "consult", "switch", "cancel_consult", "transfer",
+                             "blind_transfer", "conference", "leave", "pause_recording",
+                             "resume_recording"), off)
+        # A call still ringing may be cancelled (the machine decides what that means).
+        out["hangup"] = "the call is ending" if call.state in (
+            CallState.HANGING_UP, CallState.ENDED) else None
+        return out
     if talk.controller != agent_id:
         off = "another agent is in control of this call"
-        out: dict[str, str | None] = dict.fromkeys(("hold", "unhold", "consult", "switch", "cancel_consult", "transfer",
+        out = dict.fromkeys(("hold", "unhold", "consult", "switch", "cancel_consult", "transfer",
                              "blind_transfer", "conference", "leave", "pause_recording",
                              "resume_recording"), off)
         out["hangup"] = None if talk.party_of_agent(agent_id) else off
@@ -40,7 +44,8 @@ def _why_not(call: CallMachine, agent_id: str) -> dict[str, str | None]:
     plain = mode == CallMode.TALK
     return {
         "hold": None if plain and not talk.held else
-        ("already on hold" if talk.held else "during a consultation, switch instead"),
+        ("already on hold" if talk.held else "hold is for a plain call (during a consultation, "
+         "switch between the parties)"),
         "unhold": None if plain and talk.held else "the call is not on hold",
         "hangup": "a held call cannot be ended" if talk.held or mode == CallMode.CONSULT else None,
         "consult": ("a consultation is in progress" if mode == CallMode.CONSULT else

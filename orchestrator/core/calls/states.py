@@ -59,6 +59,8 @@ class CallControlError(Exception):
         )
         self.state = state
         self.event = event
+        self.why = why
+        "The rule that refused, in words (what an API caller is told)."
 
 
 BEFORE_ANSWER = frozenset({CallState.ORIGINATING, CallState.RINGING})

@@ -27,7 +27,7 @@ from orchestrator.core.calls import AgentLeg
 from orchestrator.core.commands import Command, PublishAgentState
 from orchestrator.dialer.actors import Actor
 from orchestrator.dialer.agents.host import AgentsHost
-from orchestrator.dialer.errors import Conflict, NotFound
+from orchestrator.dialer.errors import Conflict, NotFound, refusal
 from orchestrator.ledger import agents as agents_ledger
 from orchestrator.ledger.pool import audit
 
@@ -176,7 +176,7 @@ class AgentSessions:
             from orchestrator.core.agents import AgentStateError
 
             if isinstance(exc, AgentStateError):
-                raise Conflict(str(exc), "state") from None
+                raise Conflict(refusal(exc), "state") from None
             if isinstance(exc, ValueError):
                 from orchestrator.dialer.errors import Invalid
 

@@ -10,9 +10,10 @@ from typing import Any
 import structlog
 
 from orchestrator.core import commands as c
+from orchestrator.core.calls.control_view import control_view
 from orchestrator.dialer.actors import Actor
 from orchestrator.dialer.calls.host import CallsHost
-from orchestrator.dialer.calls.registry import CallRegistry
+from orchestrator.dialer.calls.registry import CallEntry, CallRegistry
 from orchestrator.dialer.kernel.ids import ascii_int
 from orchestrator.dialer.settings import AUTO_CODE, LEDGER_OUTCOME, ledger_outcome
 from orchestrator.ledger import attempts as attempts_ledger
@@ -173,6 +174,20 @@ class CallRecords:
         await self.host.ledger_write(attempts_ledger.record_event, aid, cmd.kind, at=cmd.at,
                                      data=dict(cmd.data))
 
+    def _publish_control(self, entry: CallEntry) -> None:
+        """Every agent on a connected call gets its control panel again (a party answered,
+        control passed, someone left): the desktop never has to poll for it."""
+        talk = entry.machine.conversation
+        agents = {p.agent_id for p in talk.present_parties() if p.agent_id is not None}
+        if talk.primary_present and talk.agent_id is not None:
+            agents.add(talk.agent_id)
+        now = self.host.clock.now()
+        for aid in sorted(agents):
+            agent_id = ascii_int(aid)
+            if agent_id is not None:
+                self.host.hub.publish("call.control", control_view(entry.machine, aid, now),
+                                      agent_id=agent_id)
+
     async def published_attempt(self, cmd: c.PublishAttempt) -> None:
         entry = self.registry.find(cmd.attempt_id)
         agent_id = None
@@ -184,6 +199,8 @@ class CallRecords:
             data["outcome"] = LEDGER_OUTCOME[cmd.outcome]
         self.host.hub.publish("call.state", data, agent_id=agent_id,
                               campaign_id=int(cmd.campaign_id))
+        if entry is not None and entry.machine.conversation.connected:
+            self._publish_control(entry)
 
     # ------------------------------------------ what the others learn of it
 

@@ -159,6 +159,17 @@ class ScreenPops:
             return True
         return True if masking is None else masking
 
+    async def secure_fields(self, campaign_id: int) -> list[str] | None:
+        """Names of the campaign's secure call-data variables (the contact fields that fill
+        them are masked on every page); None when they cannot be read: mask every field."""
+        try:
+            async with self.host.pool.connection() as conn:
+                variables = await call_data_ledger.campaign_variables(conn, campaign_id)
+        except Exception as exc:
+            log.warning("screen_pop.variables_unknown", campaign_id=campaign_id, error=str(exc))
+            return None
+        return [v.name for v in variables if v.secure]
+
     def forget(self, attempt_id: str) -> None:
         """The call is settled (dispositioned): its card is no longer shown."""
         self._cards.pop(attempt_id, None)

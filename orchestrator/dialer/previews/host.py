@@ -75,6 +75,7 @@ class Masking(Protocol):
     """The screen pops: whether a campaign masks numbers right now."""
 
     def masking(self, campaign_id: int) -> Awaitable[bool]: ...
+    def secure_fields(self, campaign_id: int) -> Awaitable[list[str] | None]: ...
 
 
 class Clock(Protocol):

@@ -36,6 +36,7 @@ from orchestrator.core.rules import normalize_outcome
 from orchestrator.dialer.actors import Actor
 from orchestrator.dialer.errors import Conflict, Invalid, NotFound
 from orchestrator.dialer.kernel.shown import history_json, shown_number
+from orchestrator.dialer.kernel.shown_call_data import shown_custom_fields
 from orchestrator.dialer.previews.host import AgentSeat, PreviewCampaign, PreviewsHost
 from orchestrator.ledger import attempts as attempts_ledger
 from orchestrator.ledger import callbacks as callbacks_ledger
@@ -66,9 +67,11 @@ class Preview:
     def id(self) -> str:
         return self.session.preview_id
 
-    def to_json(self, now: Any, *, masking: bool) -> dict[str, Any]:
+    def to_json(self, now: Any, *, masking: bool, secure: list[str] | None) -> dict[str, Any]:
         """``masking``: the campaign's setting when this is sent (never the one it had
-        when the preview was offered: turning masking on masks the preview on screen)."""
+        when the preview was offered: turning masking on masks the preview on screen);
+        ``secure``: the contact fields behind secure call-data variables (None: unknown,
+        every field is masked)."""
         t = self.target
         s = self.session
         number = shown_number(t.e164, masking)
@@ -82,7 +85,9 @@ class Preview:
             "contact": {
                 "id": t.contact_id, "contact_id": t.contact_id, "external_id": t.external_id,
                 "first_name": t.first_name, "last_name": t.last_name,
-                "postal_code": t.postal_code, "custom_fields": t.custom_fields,
+                "postal_code": t.postal_code,
+                "custom_fields": shown_custom_fields(
+                    t.custom_fields, t.custom_fields.keys() if secure is None else secure, masking),
                 "time_zone": t.time_zone,
                 "expires_at": (self.card.contact.expires_at.isoformat()
                                if self.card and self.card.contact.expires_at else None),
@@ -115,7 +120,8 @@ class PreviewService:
         if p is None:
             return None
         masking = await self.host.screen_pops.masking(p.campaign_id)
-        return p.to_json(self.host.clock.now(), masking=masking)
+        secure = await self.host.screen_pops.secure_fields(p.campaign_id)
+        return p.to_json(self.host.clock.now(), masking=masking, secure=secure)
 
     def owns(self, offer_id: str) -> bool:
         return offer_id in self.previews
@@ -386,7 +392,8 @@ class PreviewService:
             if p.card is None:
                 p.card = await screen_pop_ledger.target_card(conn, p.target.target_id)
         masking = await h.screen_pops.masking(p.campaign_id)
-        h.hub.publish("preview.show", p.to_json(h.clock.now(), masking=masking),
+        secure = await h.screen_pops.secure_fields(p.campaign_id)
+        h.hub.publish("preview.show", p.to_json(h.clock.now(), masking=masking, secure=secure),
                       agent_id=p.agent_id, campaign_id=p.campaign_id)
 
     def _by_target(self, target_id: int) -> Preview | None:
