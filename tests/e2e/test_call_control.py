@@ -298,3 +298,20 @@ async def test_a_queue_consult_reaches_another_agent_and_a_paused_recording_resu
                     e = await events.get()
                     if e["type"] == "call.control" and e["data"]["you_control"]:
                         break
+
+
+async def test_a_recording_asterisk_could_not_make_is_reported_not_assumed(
+        database_url: str, pbx: PbxSim, tmp_path: Path) -> None:
+    if getattr(pbx, "real", False):
+        pytest.skip("making a recording fail is a pbxsim switch")
+    await pbx.fail_recordings("*", "Failed to answer channel")
+    async with scene(database_url, pbx, tmp_path, "cc-recfail", agents=1, recording=True) as s:
+        async def failed() -> bool:
+            return bool((await s.control(0))["recording"]["failed"])
+        await wait_for(failed, 10, what="the failed recording was never reported")
+        view = await s.control(0)
+        assert view["recording"]["name"] is None
+        assert view["controls"]["pause_recording"]["enabled"] is False
+        assert "not being recorded" in await s.refused(0, "/call/pause-recording", {})
+        kinds = (await attempt_event_kinds(database_url, s.campaign_id))[s.attempt_id]
+        assert "recording_failed" in kinds

@@ -678,8 +678,6 @@ def test_recording_not_on_in_the_campaign_cannot_be_paused() -> None:
         d(RecordingRequest("ag1", ATTEMPT, pause=True), 4)
 
 
-@pytest.mark.xfail(strict=True, reason="a nailed primary leaving a paused call restarts the "
-                   "recording in the call's new room unpaused while the call still says paused")
 def test_room_move_keeps_a_paused_recording_paused() -> None:
     d = connected(NAILED)
     d(RecordingRequest("ag1", ATTEMPT, pause=True), 3)
@@ -691,8 +689,6 @@ def test_room_move_keeps_a_paused_recording_paused() -> None:
     assert PauseRecording(rec.name) in out or not d.talk.recording_paused
 
 
-@pytest.mark.xfail(strict=True, reason="RecordingFailed for a recording the call already "
-                   "replaced (room move) marks the current recording as failed")
 def test_failure_of_an_old_recording_does_not_stop_the_current_one() -> None:
     d = connected(NAILED)
     agent(d, 4, "ag2")
@@ -704,12 +700,9 @@ def test_failure_of_an_old_recording_does_not_stop_the_current_one() -> None:
     assert PauseRecording(rec.name) in d(RecordingRequest("ag2", ATTEMPT, pause=True), 8)
 
 
-# ---------------------------------------------------- bugs found (xfail strict)
+# ---------------------------------------------------- bugs the state machines found
 
 
-@pytest.mark.xfail(strict=True, reason="ConferenceEnd is sent only while the primary is "
-                   "present: an agent who took the call and made a conference stays "
-                   "Conferencing when it shrinks to a plain call")
 def test_conference_end_goes_to_the_agent_in_control_after_a_transfer() -> None:
     d = connected(PER_CALL)
     agent(d, 5, "ag2")
@@ -724,10 +717,6 @@ def test_conference_end_goes_to_the_agent_in_control_after_a_transfer() -> None:
     assert notified(out, ConferenceEnd) == [ConferenceEnd("ag2", ATTEMPT)]
 
 
-@pytest.mark.xfail(strict=True, reason="the agent in control (after a transfer) losing its "
-                   "line during its consultation leaves the customer out of the room on "
-                   "music, the call in consult mode with nobody (or the consulted party "
-                   "itself) in control")
 @pytest.mark.parametrize("consulted", ["number", "agent"])
 def test_controller_party_line_lost_during_its_consultation(consulted: str) -> None:
     d = connected(PER_CALL)
@@ -744,10 +733,6 @@ def test_controller_party_line_lost_during_its_consultation(consulted: str) -> N
     assert d.talk.controller != "ag3" or not d.talk.consulted()
 
 
-@pytest.mark.xfail(strict=True, reason="the primary's line ending (per-call leg gone, "
-                   "nailed line lost) in a post-call of two hangs up the customer's channel "
-                   "(already gone) and waits in hanging_up for a ChannelGone that never "
-                   "comes (10 s gone guard) while the party talks to nobody")
 @LEGS
 def test_primary_leg_gone_in_a_post_call_of_two_ends_the_call(leg: AgentLeg) -> None:
     d = connected(leg)
@@ -966,18 +951,7 @@ class CallControlWorld(RuleBasedStateMachine):
         elif isinstance(event, UnholdRequest):
             self.phase[event.agent_id] = "on_call"
         self._absorb(out)
-        self._excuse_known_bugs()
         return True
-
-    def _excuse_known_bugs(self) -> None:
-        # KNOWN BUG (test_conference_end_goes_to_the_agent_in_control_after_a_transfer):
-        # no ConferenceEnd for an agent in control who is not the primary; play it as the
-        # fix would, so the exploration goes on. Remove once fixed.
-        talk = self.call.conversation
-        c = talk.controller
-        if (c is not None and talk.mode == CallMode.TALK and not talk.primary_present
-                and self.phase.get(c) == "conferencing"):
-            self.phase[c] = "on_call"
 
     def _gone(self, channel: str, cause: int = 16) -> None:
         self.live.discard(channel)
@@ -1157,7 +1131,7 @@ class CallControlWorld(RuleBasedStateMachine):
     def party_hangs_up(self, dt: float, which: int) -> None:
         self._step(dt)
         legs = self._party_legs()
-        if legs and self._known_bugs_allow_party_gone(legs[which % len(legs)]):
+        if legs:
             self._gone(legs[which % len(legs)], 16)
 
     @precondition(lambda self: self._on() and bool(self._agent_parties()))
@@ -1176,7 +1150,7 @@ class CallControlWorld(RuleBasedStateMachine):
                 return  # an agent machine reports a RONA only while its phone rings
             self._feed(AgentRona(who, ATTEMPT))
         elif kind == "lost":
-            if party is not None and self._known_bugs_allow_party_gone(party.channel_id):
+            if party is not None:
                 self._feed(AgentLegLost(who, ATTEMPT))
         else:
             self._feed(AgentHangupRequest(who, ATTEMPT))
@@ -1192,7 +1166,7 @@ class CallControlWorld(RuleBasedStateMachine):
         self._step(dt + (60.0 if what == "wait" else 0.0))
         if what == "customer" and ATTEMPT in self.live:
             self._gone(ATTEMPT, 16)
-        elif what == "primary_leg" and self._known_bugs_allow_primary_leg_gone():
+        elif what == "primary_leg":
             if self.PRIMARY.channel_id is None:
                 if AGENT_LEG in self.live:
                     self._gone(AGENT_LEG, 16)
@@ -1215,20 +1189,6 @@ class CallControlWorld(RuleBasedStateMachine):
         else:
             with pytest.raises(CallControlError):
                 trial.handle(request, at(self.t))
-
-    def _known_bugs_allow_party_gone(self, channel: str) -> bool:
-        # KNOWN BUG (test_controller_party_line_lost_during_its_consultation): remove this
-        # guard once fixed.
-        talk = self.call.conversation
-        party = talk.party_of_channel(channel)
-        return not (talk.mode == CallMode.CONSULT and party is not None
-                    and party.agent_id is not None and party.agent_id == talk.controller)
-
-    def _known_bugs_allow_primary_leg_gone(self) -> bool:
-        # KNOWN BUG (test_primary_leg_gone_in_a_post_call_of_two_ends_the_call): remove
-        # this guard once fixed.
-        talk = self.call.conversation
-        return not (talk.mode == CallMode.POST_CALL and talk.participants() <= 2)
 
 
     # ------------------------------------------------------------ invariants

@@ -59,9 +59,7 @@ from orchestrator.core.calls.events import (
     ControlRequest,
     FaxDetected,
     RecordingFailed,
-    TransferRequest,
 )
-from orchestrator.core.calls.parties import PartyState
 from orchestrator.core.calls.plan import CallFlow
 from orchestrator.core.calls.room import CallMode
 from orchestrator.core.calls.states import CallControlError, CallState
@@ -172,9 +170,9 @@ class CallMachine(CustomerLegHandlers, AgentSideHandlers):
                 self._check_agent(event, event.agent_id)
                 if self.conversation.primary_left:
                     return []
-                if self._others_talk_on():
-                    return self._controller_leaves(now, by=event.agent_id)
-                return self._on_agent_leg_gone(now, "agent's phone leg lost")
+                on = self._agent_line_gone(now, event.agent_id)
+                return on if on is not None else self._on_agent_leg_gone(
+                    now, "agent's phone leg lost")
             case AgentHangupRequest():
                 return self._on_agent_hangup(event, now)
             case HoldRequest():
@@ -204,28 +202,16 @@ class CallMachine(CustomerLegHandlers, AgentSideHandlers):
             case _:
                 assert_never(ev)
 
-    def _others_talk_on(self) -> bool:
-        """The primary agent leaving a conference leaves two or more talking."""
-        talk = self.conversation
-        return (self.state is CallState.BRIDGED
-                and talk.mode in (CallMode.CONFERENCE, CallMode.POST_CALL)
-                and talk.participants() - 1 >= 2)
-
     def _on_agent_leg_event(self, ev: _LegEvent, now: datetime) -> list[Command]:
         if self.conversation.primary_left:
             return []  # the leg of an agent who left the call (we hung it up)
-        if isinstance(ev, ChannelGone) and self.conversation.controller == self.conversation.agent_id:
-            if self._others_talk_on():
-                self.conversation.agent_leg_ended()
-                return self._controller_leaves(now, by=self.conversation.agent_id or "")
-            if self.conversation.mode == CallMode.CONSULT:
-                party = self.conversation.consulted()
-                if party is not None and party.state is not PartyState.DIALING:
-                    # The agent hung up during a consultation: the customer and the
-                    # consulted party are put through to each other (attended transfer).
-                    self.conversation.agent_leg_ended()
-                    return self._on_transfer(TransferRequest(self.conversation.agent_id or "",
-                                                             self.attempt_id), now)
+        if isinstance(ev, ChannelGone) and self.conversation.agent_id is not None:
+            # The agent hung up during an answered consultation (the customer and the
+            # consulted party are put through) or a conference (the others talk on).
+            self.conversation.agent_leg_ended()
+            on = self._agent_line_gone(now, self.conversation.agent_id)
+            if on is not None:
+                return on
         match ev:
             case OriginateAccepted():
                 return []

@@ -176,6 +176,7 @@ class CallControlHandlers(AttemptSteps):
             raise self._refuse(ev, "the consulted party has not answered yet")
         out = talk.party_into_room(party) + talk.customer_into_room()
         talk.mode = CallMode.CONFERENCE
+        talk.conference_told = ev.agent_id
         out.append(NotifyAgent(ev.agent_id, ConferenceStart(ev.agent_id, self.attempt_id)))
         out.append(self._note(now, "conference", by=ev.agent_id,
                               participants=talk.participants()))
@@ -234,6 +235,9 @@ class CallControlHandlers(AttemptSteps):
         talk = self.conversation
         if ev.name not in talk.recordings:
             return []
+        if ev.name != talk.recording:
+            # An earlier recording (before the room moved): the current one goes on.
+            return [self._note(now, "recording_failed", name=ev.name, cause=ev.cause)]
         talk.recording_failed = ev.cause or "failed"
         talk.recording = None
         talk.recording_paused = False
@@ -308,6 +312,8 @@ class CallControlHandlers(AttemptSteps):
             self.detail = f"transfer to {party.label} failed: {why}"
             out.append(self._note(now, "transfer_failed", party=party.party_id, why=why))
             return out + [Hangup(self.customer_channel_id)] + self._hanging_up(now)
+        if was_controller and talk.mode == CallMode.CONSULT:
+            return out + self._consulting_agent_gone(now, by=party.agent_id or "")
         if was_controller:
             talk.controller = None
             new = talk.pass_control()
@@ -332,6 +338,44 @@ class CallControlHandlers(AttemptSteps):
         out.append(self._note(now, "agent_left", agent=by, seconds=round(seconds, 3)))
         return out
 
+    def _consulting_agent_gone(self, now: datetime, *, by: str) -> list[Command]:
+        """The agent in control left in the middle of their consultation (hung up, lost
+        their line): an answered consulted party is put through to the customer (as a
+        phone's attended transfer does); one still ringing is dropped."""
+        talk = self.conversation
+        other = talk.consulted()
+        talk.controller = None
+        talk.mode = CallMode.TALK
+        out: list[Command] = []
+        if other is not None and other.state is not PartyState.DIALING:
+            out += talk.party_into_room(other) + talk.customer_into_room()
+            out.append(self._note(now, "transfer", by=by, party=other.party_id,
+                                  party_kind=other.kind.value, label=other.label,
+                                  agent=other.agent_id, blind=False))
+            out += self._hand_to(other.agent_id, now)
+        else:
+            if other is not None:
+                out += talk.party_leaves(other, now, "the consulting agent left")
+            out += talk.customer_into_room()
+        return out + self._after_someone_left(now)
+
+    def _agent_line_gone(self, now: datetime, agent_id: str) -> list[Command] | None:
+        """The primary agent's line ended (per-call leg hung up, nailed line lost) while in
+        control: a consultation answered becomes a transfer, a conference goes on without
+        them; None when the call ends with them (the caller's usual path)."""
+        talk = self.conversation
+        if talk.controller != agent_id or talk.primary_left:
+            return None
+        if talk.mode == CallMode.CONSULT:
+            party = talk.consulted()
+            if party is not None and party.state is not PartyState.DIALING:
+                return self._on_transfer(TransferRequest(agent_id, self.attempt_id), now)
+            return None
+        if talk.mode in (CallMode.CONFERENCE, CallMode.POST_CALL) and (
+                talk.participants() - 1 >= 2 or not talk.customer_present):
+            return self._controller_leaves(now, by=agent_id)
+        return None
+
     def _controller_leaves(self, now: datetime, *, by: str) -> list[Command]:
         talk = self.conversation
         out = self._primary_leaves(now, by)
@@ -354,8 +398,11 @@ class CallControlHandlers(AttemptSteps):
             return [Hangup(self.customer_channel_id)] + self._hanging_up(now)
         if talk.mode == CallMode.CONFERENCE and left == 2:
             talk.mode = CallMode.TALK
-            if talk.controller is not None and talk.primary_present:
-                return [NotifyAgent(talk.controller, ConferenceEnd(talk.controller, self.attempt_id)),
+            told, talk.conference_told = talk.conference_told, None
+            if told is not None and told == talk.controller:
+                # Only the agent told ConferenceStart is told it ended (another agent who
+                # took control inside the conference never left On call).
+                return [NotifyAgent(told, ConferenceEnd(told, self.attempt_id)),
                         *self._publish(now)]
         return self._publish(now)
 

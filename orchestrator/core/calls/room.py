@@ -32,6 +32,7 @@ from orchestrator.core.telephony.commands import (
     DestroyBridge,
     Hangup,
     Originate,
+    PauseRecording,
     Record,
     RemoveFromBridge,
     StartMoh,
@@ -85,6 +86,8 @@ class Room:
         "A blind transfer's party, still ringing; the customer waits on music."
         self.recording_paused = False
         self.recording_failed = ""
+        self.conference_told: str | None = None
+        "The agent whose machine was told ConferenceStart (it is told ConferenceEnd)."
         self.recordings: list[str] = []
         "Every recording of the call, in order (a move to a new room starts another)."
         self._party_seq = 0
@@ -307,6 +310,9 @@ class Room:
             self.recording = f"{self.attempt_id}_r{self._room_seq + 1}"
             self.recordings.append(self.recording)
             out.append(Record(name=self.recording, bridge_id=new))
+            if self.recording_paused:
+                # A pause keeps what must not be recorded (a card number) out of the file.
+                out.append(PauseRecording(self.recording))
         return out
 
     def pass_control(self) -> str | None:
