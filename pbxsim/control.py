@@ -15,6 +15,7 @@ from pbxsim.ami import AmiServer
 from pbxsim.ari import AriServer
 from pbxsim.engine import Engine
 from pbxsim.model import AriError
+from pbxsim.state import REFUSE_RECORDING
 
 #: The cause of a recording told to fail: the one res_stasis_recording gives a recording
 #: that could not start on any target (the other, "Cannot record channel while in
@@ -119,7 +120,9 @@ class ControlServer:
         return web.json_response({"shutting_down": self.engine.shutting_down})
 
     async def recordings_fail(self, request: web.Request) -> web.Response:
-        """Body {"name": glob, "cause": text}: recordings so named answer 201, then fail."""
+        """Body {"name": glob, "cause": text}: recordings so named answer 201, then fail;
+        with "refuse": true they are answered 500 at once (Asterisk without its recording
+        directory)."""
         try:
             body: Any = json.loads(await request.read() or b"{}")
         except ValueError:
@@ -132,6 +135,11 @@ class ControlServer:
         cause = body.get("cause", DEFAULT_RECORDING_FAILURE)
         if not isinstance(cause, str) or not cause:
             return self._bad("cause: must be a non-empty string")
+        refuse = body.get("refuse", False)
+        if not isinstance(refuse, bool):
+            return self._bad("refuse: must be true or false")
+        if refuse:
+            cause = REFUSE_RECORDING  # answered 500 at once, no RecordingFailed
         return web.json_response({"failing": self.engine.fail_recordings(name, cause)})
 
     async def recordings_fail_clear(self, request: web.Request) -> web.Response:

@@ -224,6 +224,9 @@ class Recordings:
             raise AriError(409, f"Recording '{name}' already exists and can not be overwritten")
         if name in self.pbx.live_recordings:
             raise AriError(409, f"Recording '{name}' already exists and can not be overwritten")
+        if self.pbx.recording_refused(name):
+            # what Asterisk 22 answers when it cannot open the file (ast_writefile fails)
+            raise AriError(500, "Internal Server Error")
         rec = LiveRecording(name=name, format=fmt, target_uri=f"{target_kind}:{target_id}")
         rec.max_duration = float(max_duration) if max_duration else None
         rec.fail_cause = self.pbx.recording_failure(name)

@@ -39,6 +39,10 @@ MAX_ID_LEN = 149
 STASIS_ENTRY_DELAY_S = 0.005
 
 
+REFUSE_RECORDING = "\0refuse"
+"""The failure 'cause' that makes a record request answer 500 instead of 201."""
+
+
 class PbxState:
     """The one state of a simulated Asterisk: channels, bridges, media, apps, counters."""
 
@@ -171,6 +175,12 @@ class PbxState:
         if self.shutting_down:
             # "Refusing due to active shutdown": before any channel exists (surprise 32)
             raise AriError(500, "Allocation failed", key="error")
+
+    def recording_refused(self, name: str) -> bool:
+        """True when a new recording of this name is refused outright (500), as Asterisk
+        refuses one it cannot open (no recording directory: "Unrecognized recording
+        error: No such file or directory")."""
+        return self.recording_failure(name) == REFUSE_RECORDING
 
     def recording_failure(self, name: str) -> str | None:
         """The cause a new recording of this name is to fail with, if it is to fail."""

@@ -82,7 +82,7 @@ async def test_preview_actions_reservation_call_and_accept_on_the_same_leg(
             held = await client.ok("POST", base + "/hold", {"attempt_id": attempt_id})
             assert held["state"] == "hold"
             status, body = await client.call("POST", base + "/hangup", {"attempt_id": attempt_id})
-            assert status == 409 and "hold" in body["message"]
+            assert status == 409 and "held call cannot be ended" in body["message"]
             assert (await client.ok("POST", base + "/unhold", {}))["state"] == "on_call"
             await client.ok("POST", base + "/hangup", {"attempt_id": attempt_id})
             await client.ok("POST", base + "/disposition", {"attempt_id": attempt_id, "code": "Sale"})

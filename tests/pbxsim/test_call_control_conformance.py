@@ -304,10 +304,29 @@ async def test_a_recording_told_to_fail_answers_201_then_fails(pbxsim: PbxSim) -
                            and e["recording"]["name"] == "call-2")
 
 
+async def test_a_recording_told_to_be_refused_answers_500_and_nothing_follows(
+        pbxsim: PbxSim) -> None:
+    # Found on a real Asterisk 22.10.1 whose spool/recording directory was missing:
+    # POST /bridges/{id}/record -> 500 "Internal Server Error" (log: "Unrecognized
+    # recording error: No such file or directory"), no Recording* event at all.
+    st, _ = await control(pbxsim, "POST", "/_pbxsim/recordings/fail",
+                          json={"name": "call-*", "refuse": True})
+    assert st == 200
+    async with ari_client(pbxsim, subscribe_all=False) as ari:
+        await agents(ari, "r1", "r2")
+        await bridge(ari, "b", "r1", "r2")
+        st, body = await ari.request("POST", "/bridges/b/record", name="call-1", format="wav")
+        assert (st, body) == (500, {"message": "Internal Server Error"})
+        assert (await ari.request("GET", "/recordings/live/call-1"))[0] == 404
+        await asyncio.sleep(0.05)
+        assert not [e for e in ari.events if e["type"].startswith("Recording")]
+
+
 async def test_the_recording_failure_switch_rejects_bad_input(pbxsim: PbxSim) -> None:
-    for body in ({}, {"name": ""}, {"name": 3}, {"name": "x", "cause": ""}, [1]):
+    for body in ({}, {"name": ""}, {"name": 3}, {"name": "x", "cause": ""}, [1],
+                 {"name": "x", "refuse": "yes"}):
         st, reply = await control(pbxsim, "POST", "/_pbxsim/recordings/fail", json=body)
-        assert st == 400 and reply["error"].split(":")[0] in ("name", "cause", "body")
+        assert st == 400 and reply["error"].split(":")[0] in ("name", "cause", "body", "refuse")
     st, reply = await control(pbxsim, "DELETE", "/_pbxsim/recordings/fail",
                               params={"name": ""})
     assert st == 400 and reply["error"].startswith("name:")

@@ -169,7 +169,12 @@ class RealAsterisk:
             return await r.json(content_type=None) if r.status != 204 else None
 
     async def far_end_hangup(self, channel_id: str) -> Any:
-        self._skip("hanging up the far end on demand")
+        """The far end hangs up: the Local channel's ;2 half (the called side) is hung up
+        over ARI, as a customer hanging up would end it; our half then ends with it."""
+        try:
+            return await self._ari("DELETE", f"/channels/{channel_id};2", reason="normal")
+        except RuntimeError:
+            return await self._ari("DELETE", f"/channels/{channel_id}", reason="normal")
 
     async def stats(self) -> Any:
         self._skip("pbxsim's counters")

@@ -76,10 +76,14 @@ class PbxSim:
         return await self._control("POST", "/_pbxsim/script",
                                    json={"number": number, "outcome": outcome, **kw})
 
-    async def fail_recordings(self, name: str, cause: str | None = None) -> Any:
+    async def fail_recordings(self, name: str, cause: str | None = None, *,
+                              refuse: bool = False) -> Any:
         """Recordings whose name matches ``name`` (a glob) are accepted (201) and then fail
-        with RecordingFailed, as Asterisk does when it cannot make one."""
-        body = {"name": name} if cause is None else {"name": name, "cause": cause}
+        with RecordingFailed, as Asterisk does when it cannot make one; ``refuse``: they
+        are answered 500 at once (an Asterisk without its recording directory)."""
+        body: dict[str, Any] = {"name": name, "refuse": refuse}
+        if cause is not None:
+            body["cause"] = cause
         return await self._control("POST", "/_pbxsim/recordings/fail", json=body)
 
     async def far_end_hangup(self, channel_id: str) -> Any:

@@ -318,17 +318,29 @@ class Telephony:
                 assert cmd.channel_id is not None
                 await self.host.ari.record(wire_id(cmd.channel_id), cmd.name, format=cmd.format)
         except AriError as exc:
+            # Refused outright (a real Asterisk without its recording directory answers
+            # 500 "Unrecognized recording error"): the call is told, as for a
+            # RecordingFailed, so nothing claims the call is being recorded.
             log.warning("executor.record_failed", name=cmd.name, error=str(exc))
+            actor.post(ev.RecordingFailed(cmd.name, f"refused: {exc}"[:200]))
 
     async def stop_recording(self, cmd: c.StopRecording, actor: Actor) -> None:
         with contextlib.suppress(AriError):
             await self.host.ari.stop_recording(cmd.name)
 
     async def pause_recording(self, cmd: c.PauseRecording, actor: Actor) -> None:
-        await self.host.ari.pause_recording(cmd.name)
+        try:
+            await self.host.ari.pause_recording(cmd.name)
+        except AriError as exc:  # gone (404) or not recording (409): the call is told
+            log.warning("executor.pause_recording_failed", name=cmd.name, error=str(exc))
+            actor.post(ev.RecordingFailed(cmd.name, f"pause refused: {exc}"[:200]))
 
     async def resume_recording(self, cmd: c.ResumeRecording, actor: Actor) -> None:
-        await self.host.ari.unpause_recording(cmd.name)
+        try:
+            await self.host.ari.unpause_recording(cmd.name)
+        except AriError as exc:
+            log.warning("executor.resume_recording_failed", name=cmd.name, error=str(exc))
+            actor.post(ev.RecordingFailed(cmd.name, f"resume refused: {exc}"[:200]))
 
     async def set_variable(self, cmd: c.SetVariable, actor: Actor) -> None:
         await self.host.ari.set_variable(wire_id(cmd.channel_id), cmd.name, cmd.value)
