@@ -72,7 +72,8 @@ async def test_agent_reads_and_saves_call_data_first_save_wins_secrets_masked(
         "external_id": "ext-cad", "first_name": "Ada", "phone1": num,
         "phone1_description": "Mobile", "plan": "gold", "card": CARD, "alt_phone": ALT_PHONE})
     # talk long enough (sim seconds, 10x) that the agent hangs up, not the customer
-    await pbx.script(num, "answer", ring_seconds=1, talk_seconds=900)
+    if not getattr(pbx, "real", False):  # a real test line ending in 0-4 answers by itself
+        await pbx.script(num, "answer", ring_seconds=1, talk_seconds=900)
     agent, other = await make_agents(database_url, 2)
     (sup,) = await make_agents(database_url, 1, prefix="sup", role="supervisor")
     (adm,) = await make_agents(database_url, 1, prefix="adm", role="admin")

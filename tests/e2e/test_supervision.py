@@ -49,6 +49,8 @@ from tests.support.pbxsim import PbxSim
 SUPERVISOR_PHONE = (f"Local/testagent9@{asterisk_target.TESTLINES}" if REAL_ASTERISK
                     else "Local/agentboss@dialer-agents")
 """The supervisor's configured phone (pbxsim answers the agent* phones of [dialer-agents])."""
+SECOND_SUPERVISOR_PHONE = (f"Local/testagent8@{asterisk_target.TESTLINES}" if REAL_ASTERISK
+                           else "Local/agentboss2@dialer-agents")
 
 
 @dataclass
@@ -73,7 +75,8 @@ async def _world(database_url: str, pbx: PbxSim, tmp: Path, name: str, *,
     e164 = number(hash(name) % 1000, 1)
     await make_campaign(database_url, name, mode="progressive", wrapup_seconds=600)
     await asyncio.to_thread(import_numbers, database_url, name, [e164], tmp)
-    await pbx.script(e164, "answer", ring_seconds=ring_seconds, talk_seconds=3000)
+    if not getattr(pbx, "real", False):  # a real test line ending in 0-4 answers by itself
+        await pbx.script(e164, "answer", ring_seconds=ring_seconds, talk_seconds=3000)
     (agent,) = await make_agents(database_url, 1)
     (sup,) = await make_agents(database_url, 1, prefix="sup", role="supervisor")
     async with connect(database_url) as conn:
@@ -169,7 +172,7 @@ async def test_listen_whisper_barge_on_one_ring_then_nothing_left(
             pbx, lambda ch, br: br.get(own) == {leg, f"snoop1:{sid}"}, "listening")
         snoop = _snoop_of(channels, sid, 1)
         assert snoop["name"].startswith(f"Snoop/{agent_leg}-"), snoop
-        assert snoop["dialplan"]["app_data"] == f"dialer,snoop,{sid},listen"
+        assert snoop["dialplan"]["app_data"] == f"{w.rt.settings.ari_app},snoop,{sid},listen"
         assert members[call_bridge] == {aid, agent_leg}
         assert channels[leg]["state"] == "Up"
         rung_at = channels[leg]["creationtime"]
@@ -187,7 +190,8 @@ async def test_listen_whisper_barge_on_one_ring_then_nothing_left(
             pbx, lambda ch, br: br.get(own) == {leg, f"snoop2:{sid}"} and f"snoop1:{sid}" not in ch,
             "whispering")
         assert _snoop_of(channels, sid, 2)["name"].startswith(f"Snoop/{agent_leg}-")
-        assert _snoop_of(channels, sid, 2)["dialplan"]["app_data"] == f"dialer,snoop,{sid},whisper"
+        assert _snoop_of(channels, sid, 2)["dialplan"]["app_data"] == \
+            f"{w.rt.settings.ari_app},snoop,{sid},whisper"
         assert channels[leg]["creationtime"] == rung_at, "the supervisor was rung again"
         assert members[call_bridge] == {aid, agent_leg}
 
@@ -319,12 +323,12 @@ async def test_a_crashed_services_supervisions_leave_no_orphan(
     e164 = number(901, 0)
     await make_campaign(database_url, "svcrash", mode="progressive")
     await asyncio.to_thread(import_numbers, database_url, "svcrash", [e164], tmp_path)
-    await pbx.script(e164, "answer", ring_seconds=1, talk_seconds=3000)
+    if not getattr(pbx, "real", False):  # a real test line ending in 0-4 answers by itself
+        await pbx.script(e164, "answer", ring_seconds=1, talk_seconds=3000)
     (agent,) = await make_agents(database_url, 1)
     barger, listener = await make_agents(database_url, 2, prefix="sup", role="supervisor")
     async with connect(database_url) as conn:
-        for who, phone in ((barger, "Local/agentboss@dialer-agents"),
-                           (listener, "Local/agentboss2@dialer-agents")):
+        for who, phone in ((barger, SUPERVISOR_PHONE), (listener, SECOND_SUPERVISOR_PHONE)):
             await agents_ledger.update_agent(conn, who.username, endpoint=phone)
     settings = service_settings(database_url, pbx, instance_id="svcrash-1",
                                 http_port=_free_port())
