@@ -203,16 +203,26 @@ def main() -> int:
                 "--abandon-cap", "3%", "--silent-call-message", "sound:dialer/silent-call",
                 "--wrapup-seconds", "30", "--team", team, env=env)
         run_cli("contacts", "import", str(csv_path), "--campaign", name, "--default-region", "US", env=env)
+        # pbxsim answers every phone of [dialer-agents] whose name starts with "agent": the
+        # supervisor listens on one, and a person takes calls by hand on another.
         sup = run_cli("agent", "create", "demo-supervisor", "--name", "Demo Supervisor",
-                      "--role", "supervisor", env=env)
+                      "--role", "supervisor", "--endpoint", "Local/agentboss@dialer-agents",
+                      env=env)
         sup_token = next((w for w in sup.split() if len(w) >= 32), "")
+        you = run_cli("agent", "create", "demo-you", "--name", "You (by hand)",
+                      "--endpoint", "Local/agentyou@dialer-agents", "--team", team, env=env)
+        you_token = next((w for w in you.split() if len(w) >= 32), "")
 
         ari_host, ari_port = ports["ari"].rsplit(":", 1)
         ami_host, ami_port = ports["ami"].rsplit(":", 1)
         svc_env = dict(env, ORCH_ARI_URL=f"http://{ari_host}:{ari_port}/ari", ORCH_ARI_USER="dialer",
                        ORCH_ARI_PASSWORD=password, ORCH_AMI_HOST=ami_host, ORCH_AMI_PORT=ami_port,
                        ORCH_AMI_USER="dialer", ORCH_AMI_SECRET=password, ORCH_HTTP_PORT=str(http_port),
-                       ORCH_TIME_SCALE=str(speed), ORCH_INSTANCE_ID="demo-1")
+                       ORCH_TIME_SCALE=str(speed), ORCH_INSTANCE_ID="demo-1",
+                       # consult and transfer to numbers like 1001 (pbxsim: the last digit
+                       # picks the outcome, 0-4 answer) and to the "survey" entry point
+                       ORCH_TRANSFER_NUMBERS=os.environ.get("ORCH_TRANSFER_NUMBERS", "1???"),
+                       ORCH_ENTRY_POINTS=os.environ.get("ORCH_ENTRY_POINTS", "survey"))
         svc = start([str(BIN / "orchestrator"), "run"], svc_env, WORK / "orchestrator.log")
         children.append(svc)
         wait_line(svc, "orchestrator listening", "orchestrator run")
@@ -229,6 +239,12 @@ def main() -> int:
         print(f"  metrics      {api}/metrics")
         print(f"  agent page   {api}/agent      supervisor page {api}/supervisor")
         print(f"  supervisor token (this run only): {sup_token}")
+        print(f"  take a call by hand: open {api}/agent, sign in with this token (this run only)")
+        print(f"    {you_token}")
+        print(f"    log in to campaign '{name}' and press Available: your phone")
+        print("    (Local/agentyou@dialer-agents) answers in pbxsim; consult an agent by id, a")
+        print("    number such as 1001, or the entry point 'survey'; Alt+H/C/T/X for hold,")
+        print("    consult, transfer, hang up. The supervisor page can listen, whisper, barge.")
         print(f"  logs         {WORK}/  (orchestrator.log, pbxsim.log, agents.log, calls.jsonl)")
         print("  Ctrl-C stops everything.")
         with contextlib.suppress(KeyboardInterrupt):
