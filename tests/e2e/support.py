@@ -75,6 +75,8 @@ def import_numbers(database_url: str, campaign: str, numbers: list[str], tmp: Pa
 
 @dataclass
 class TestAgent:
+    __test__ = False  # a fixture's record, not a test class (pytest collects Test*)
+
     id: int
     username: str
     token: str
