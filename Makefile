@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install db test lint typecheck pytest dev bench-import bench-pacing bench-ari bench-stats clean
+.PHONY: install db test lint typecheck pytest dev bench-import bench-pacing bench-ari bench-stats bench-agi clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-stats: install db
 
 bench-ari: install
 	$(BIN)/python bench/ari_bench.py
+
+# FastAGI screen-pop on loopback against 100k contacts (docs/benchmarks/agi.md)
+bench-agi: install db
+	$(BIN)/python bench/agi_bench.py --plot docs/benchmarks/agi-screen-pop.png
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

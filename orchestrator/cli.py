@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "orchestrator.commands.contacts",
     "orchestrator.commands.dnc",
     "orchestrator.commands.campaign",
+    "orchestrator.commands.callbacks",
     "orchestrator.commands.agent",
     "orchestrator.commands.report",
     "orchestrator.commands.run",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -67,7 +69,31 @@ class Settings(BaseSettings):
     is ended within this long (a ledger write lost to a database blip, say)."""
     dial_tick_s: float = Field(default=0.25, gt=0, le=10)
     """How often each running campaign's dialing loop looks for work (also woken on events)."""
+    # -- callbacks (orchestrator/dialer/callbacks)
+    callback_tick_s: float = Field(default=1.0, gt=0, le=60)
+    """How often due callbacks are claimed and dialed (a campaign's own loop also places
+    the callbacks this instance holds first, each time it looks for work)."""
+    web_callback_rate: int = Field(default=10, ge=1, le=10_000)
+    """Web callbacks a web-callback token, and a caller address, may create per minute
+    (then 429 with Retry-After)."""
     ami_enabled: bool = True
+    # -- FastAGI server for the dialplan's hooks (orchestrator/agi, asterisk-conf DIALER_AGI)
+    agi_enabled: bool = True
+    agi_host: str = "127.0.0.1"
+    """Loopback by default: Asterisk on the same host. FastAGI has no authentication, so
+    listen elsewhere only on a network that only Asterisk can reach."""
+    agi_port: int = Field(default=4573, ge=0, le=65535)
+    """0 picks a free port (tests)."""
+    agi_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    """Each FastAGI request, environment included, is cut off after this long; the
+    caller's dialplan then goes on (AGISTATUS=SUCCESS, nothing set)."""
+    agi_default_region: str = Field(default="", pattern=r"^([A-Za-z]{2})?$")
+    """ISO 3166 region (e.g. GB) of caller numbers the dialplan hands over without a
+    country code; empty: such numbers are not looked up (screen-pop says unknown)."""
+    opt_out_scope: Literal["global", "campaign"] = "global"
+    """Where an opt-out key press puts the number: the global DNC list (default: a person
+    who asks not to be called again is not called by any campaign, as with a DNC wrap-up
+    code) or only the dialed campaign's list."""
 
 
 def database_url() -> str:

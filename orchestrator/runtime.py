@@ -7,6 +7,7 @@ app, and runs them in one TaskGroup until asked to stop.
                   │                          │          (per-channel order)
                   │                          └────► recovery.reconcile (after every (re)connect)
                   ├─ AmiListener (UserEvents for wallboards; optional)
+                  ├─ FastAgiServer (the dialplan's hooks: dialer/dialplan_hooks; optional)
                   ├─ Dialer: the bundle of the shell's domains (dialer/<domain>/: calls,
                   │   telephony, agents, campaigns, previews, recovery, notify), each given
                   │   the Protocols it declares; commands go through one CommandRouter
@@ -29,15 +30,19 @@ from collections.abc import Callable
 
 import structlog
 from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
 
+from orchestrator.agi import FastAgiServer
 from orchestrator.api.app import build_app
 from orchestrator.ari import AriClient, AriConfig, AriEventStream, dispatch_by_name
 from orchestrator.config import Settings
 from orchestrator.core.access import Principal, Role
 from orchestrator.dialer.dialer import Dialer
+from orchestrator.dialer.dialplan_hooks import dialplan_hooks
 from orchestrator.hub import EventHub
 from orchestrator.ledger import agents as agents_ledger
-from orchestrator.ledger.pool import open_pool
+from orchestrator.ledger import callbacks as callbacks_ledger
+from orchestrator.ledger.pool import AsyncConn, open_pool
 from orchestrator.metrics import DialerMetrics
 
 log = structlog.get_logger("orchestrator.runtime")
@@ -62,6 +67,8 @@ class Runtime:
         self.http_port: int | None = None
         """The port the web server listens on (known once started; ORCH_HTTP_PORT=0 picks one)."""
         self.dialer: Dialer | None = None
+        self.agi_port: int | None = None
+        """The port the FastAGI server listens on (None: disabled or could not bind)."""
         self.started = asyncio.Event()
         """Set once the web server listens and the dialer runs."""
 
@@ -91,8 +98,13 @@ class Runtime:
                 async def token_lookup(token: str) -> Principal | None:
                     async with pool.connection() as conn:
                         agent = await agents_ledger.agent_by_token(conn, token)
-                    if agent is None:
-                        return None
+                        if agent is None:
+                            # a website's "call me back" form: web callbacks of one campaign only
+                            web_token = await callbacks_ledger.web_token_by_token(conn, token)
+                            if web_token is None:
+                                return None
+                            return Principal(0, f"web:{web_token.name}", Role.WEB_CALLBACK,
+                                             campaign_id=web_token.campaign_id)
                     return Principal(agent.id, agent.username, Role(agent.role))
 
                 app = build_app(dialer.service, token_lookup=token_lookup, hub=self.hub,
@@ -109,12 +121,17 @@ class Runtime:
                     ami = dialer.make_ami_publisher()
                     if ami is not None:
                         tg.create_task(ami.run(), name="ami")
+                    agi = await self._start_agi(pool)
+                    if agi is not None:
+                        tg.create_task(agi.serve(), name="agi")
                     self.started.set()
                     log.info("runtime.started", http_port=self.http_port)
                     if on_started is not None:
                         on_started(self)
                     await stop.wait()
                     log.info("runtime.stopping")
+                    if agi is not None:
+                        await agi.close()
                     await dialer.shutdown(grace=s.shutdown_grace_s)
                     self.hub.close_all()
                     await stream.close()
@@ -127,6 +144,24 @@ class Runtime:
                 await pool.close()
             log.info("runtime.stopped")
             structlog.contextvars.unbind_contextvars("instance")
+
+    async def _start_agi(self, pool: AsyncConnectionPool[AsyncConn]) -> FastAgiServer | None:
+        """The FastAGI server for the dialplan's hooks (ORCH_AGI_*), listening; None when
+        disabled or when its address is taken (the dialplan's AGI() then gets FAILURE
+        and goes on, as when the service is down: logged, not fatal)."""
+        s = self.settings
+        if not s.agi_enabled:
+            return None
+        server = FastAgiServer(
+            dialplan_hooks(pool, opt_out_scope=s.opt_out_scope, default_region=s.agi_default_region),
+            host=s.agi_host, port=s.agi_port, timeout_s=s.agi_timeout_s)
+        try:
+            await server.start()
+        except OSError as exc:
+            log.error("agi.listen_failed", host=s.agi_host, port=s.agi_port, error=str(exc))
+            return None
+        self.agi_port = server.port
+        return server
 
 
 def _bound_port(runner: web.AppRunner, configured: int) -> int:

@@ -18,6 +18,7 @@ from pbxsim.ami import AmiServer
 from pbxsim.ari import AriServer
 from pbxsim.clock import SimClock
 from pbxsim.control import ControlServer
+from pbxsim.dialplan import DEFAULT_AGI, GLOBALS
 from pbxsim.engine import Engine
 from pbxsim.parties import PartyDirectory, RandomProfile
 
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0, help="all timers N times faster")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--call-log", default=None, help="append one JSON line per call placed")
+    p.add_argument("--agi-url", default=DEFAULT_AGI,
+                   help="the dialplan's ${DIALER_AGI} (asterisk-conf [globals]): where AGI() "
+                        "calls the orchestrator's FastAGI server")
     p.add_argument("--profile", choices=("digits", "random"), default="digits")
     p.add_argument("--stasis-entry-ms", type=float, default=5.0,
                    help="real ms between a channel's create reply or answer and its "
@@ -66,6 +70,9 @@ async def serve(
         raise SystemExit(f"pbxsim: {e}") from e
     if args.stasis_entry_ms < 0:
         raise SystemExit("pbxsim: --stasis-entry-ms must be >= 0")
+    if not args.agi_url.startswith("agi://"):
+        raise SystemExit("pbxsim: --agi-url must be agi://host[:port]")
+    GLOBALS["DIALER_AGI"] = args.agi_url.rstrip("/")
     engine = Engine(SimClock(args.speed), parties, call_log=call_log)
     engine.stasis_entry_s = args.stasis_entry_ms / 1000.0
     ari = AriServer(engine, args.user, args.password)

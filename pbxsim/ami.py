@@ -1,7 +1,8 @@
 """AMI over TCP (asyncio): the manager interface, with Asterisk 22's header order.
 
-Supported actions: Login, Logoff, Ping, Events, UserEvent, CoreStatus, and a polite
-error for anything else. Events are derived from the same engine events as ARI.
+Supported actions: Login, Logoff, Ping, Events, UserEvent, CoreStatus, the queue actions
+of queues.py, and a polite error for anything else. Events are derived from the same
+engine events as ARI.
 """
 
 from __future__ import annotations
@@ -116,6 +117,11 @@ def ami_event(ev: SimEvent) -> tuple[str, str, list[tuple[str, str]]] | None:
         return "UserEvent", "user,all", h
     if k == "UserEvent":
         return "UserEvent", "user,all", list(ev.data["headers"])
+    if k == "AmiEvent":
+        # app_queue's events (queues.py): head, the channel, the Dest channel, the fields
+        dest: ChanSnap | None = ev.data["dest"]
+        h = list(ev.data["head"]) + ch + (chan_headers(dest, "Dest") if dest else [])
+        return ev.data["event"], ev.data["privilege"], h + list(ev.data["fields"])
     return None
 
 
@@ -275,6 +281,10 @@ class AmiServer:
             headers = [("UserEvent", h.get("userevent", "")), *aid, *extra]
             self._reply(sess, [("Response", "Success"), *aid, ("Message", "Event Sent")])
             self.engine.ami_user_event(headers)
+        elif (queue_reply := self.engine.queues.ami_action(action, h, aid)) is not None:
+            # QueueAdd, QueueRemove, QueuePause, QueueStatus, QueueSummary... (queues.py)
+            for reply in queue_reply:
+                self._reply(sess, reply)
         elif action == "corestatus":
             now = time.localtime()
             start = time.localtime(self.started)

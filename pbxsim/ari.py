@@ -18,6 +18,7 @@ from aiohttp import web
 from pbxsim.ari_events import AriSockets, iso
 from pbxsim.engine import ASTERISK_ID, Engine
 from pbxsim.model import AriError, Channel
+from pbxsim.params import int_or
 
 #: longer request lines get Asterisk's HTML 400 (5000 characters in a query did)
 MAX_REQUEST_LINE = 4096
@@ -61,7 +62,7 @@ class AriServer:
         r.add_delete(a + "/channels/{id}/silence", self.ch_silence)
         r.add_post(a + "/channels/{id}/mute", self.ch_silence)
         r.add_delete(a + "/channels/{id}/mute", self.ch_silence)
-        r.add_post(a + "/channels/{id}/dtmf", self.ch_silence)
+        r.add_post(a + "/channels/{id}/dtmf", self.ch_dtmf)
         r.add_post(a + "/channels/{id}/play", self.ch_play)
         r.add_post(a + "/channels/{id}/play/{pid}", self.ch_play)
         r.add_post(a + "/channels/{id}/record", self.ch_record)
@@ -243,6 +244,15 @@ class AriServer:
 
     async def ch_silence(self, request: web.Request) -> web.Response:
         self.engine.silence(request.match_info["id"])
+        return self._ok()
+
+    async def ch_dtmf(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        ms = {name: int_or(p.get(name), default) or default
+              for name, default in (("before", 0), ("between", 100), ("duration", 100),
+                                    ("after", 0))}
+        self.engine.send_dtmf(request.match_info["id"], p.get("dtmf"), ms["before"],
+                              ms["between"], ms["duration"], ms["after"])
         return self._ok()
 
     async def ch_play(self, request: web.Request) -> web.Response:

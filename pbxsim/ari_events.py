@@ -86,7 +86,15 @@ def event_json(ev: SimEvent, app: str) -> dict[str, Any]:
             d["channel"] = chan
         elif k == "Dial":
             d.update({"dialstatus": ev.data["dialstatus"], "forward": ev.data["forward"],
-                      "dialstring": ev.data["dialstring"], "peer": chan})
+                      "dialstring": ev.data["dialstring"]})
+            if "caller" in ev.data:
+                # a dial made by a dialplan app (Queue() ringing a member) names its caller
+                d["caller"] = ev.data["caller"].ari()
+            d["peer"] = chan
+        elif k == "ChannelDtmfReceived":
+            d["digit"] = ev.data["digit"]
+            d["duration_ms"] = ev.data["duration_ms"]
+            d["channel"] = chan
         elif k == "StasisStart":
             d["args"] = ev.data["args"]
             d["channel"] = chan

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from pbxsim.agi import agi_request_from_json, run_agi_request
 from pbxsim.ami import AmiServer
 from pbxsim.ari import AriServer
 from pbxsim.engine import Engine
@@ -40,7 +41,12 @@ class ControlServer:
         r.add_post("/_pbxsim/recordings/fail", self.recordings_fail)
         r.add_delete("/_pbxsim/recordings/fail", self.recordings_fail_clear)
         r.add_get("/_pbxsim/calls", self.calls)
+        r.add_post("/_pbxsim/agi", self.agi)
         r.add_get("/_pbxsim/stats", self.stats)
+        r.add_get("/_pbxsim/queues", self.queues)
+        r.add_post("/_pbxsim/queues/{queue}/members", self.queue_member_add)
+        r.add_delete("/_pbxsim/queues/{queue}/members", self.queue_member_remove)
+        r.add_post("/_pbxsim/dtmf/{channel_id}", self.dtmf)
         self.app = app
 
     @staticmethod
@@ -149,8 +155,73 @@ class ControlServer:
             return self._bad("name: empty (leave it out to clear all)")
         return web.json_response({"failing": self.engine.clear_recording_failures(name)})
 
+    async def agi(self, request: web.Request) -> web.Response:
+        """Run one AGI() as Asterisk would (pbxsim/agi.py): body {"url", "args", "channel":
+        {name, uniqueid, callerid, ..., "variables"}, "globals", "hangup_after_commands",
+        "give_up_after_s"}; answers the transcript, the variables set and AGISTATUS."""
+        try:
+            req = agi_request_from_json(json.loads(await request.read() or b"{}"))
+        except ValueError as e:
+            return self._bad(str(e) if not isinstance(e, json.JSONDecodeError) else "body: not JSON")
+        return web.json_response(await run_agi_request(req))
+
     async def calls(self, request: web.Request) -> web.Response:
         return web.json_response(self.engine.calls_summary())
+
+    async def queues(self, request: web.Request) -> web.Response:
+        """Each queue: its callers in order (position, channel id), members and calls."""
+        return web.json_response(self.engine.queues.state_json())
+
+    async def queue_member_add(self, request: web.Request) -> web.Response:
+        """Body {"interface", "member_name", "paused", "penalty"}: what AMI QueueAdd does
+        (QueueMemberAdded included); 409 when the interface is a member already."""
+        try:
+            body: Any = json.loads(await request.read() or b"{}")
+        except ValueError:
+            return self._bad("body: not JSON")
+        if not isinstance(body, dict):
+            return self._bad("body: expected a JSON object")
+        interface, name = body.get("interface"), body.get("member_name", "")
+        paused, penalty = body.get("paused", False), body.get("penalty", 0)
+        if not isinstance(interface, str) or not interface:
+            return self._bad("interface: required string, e.g. Local/agent1001@dialer-agents")
+        if not isinstance(name, str):
+            return self._bad("member_name: must be a string")
+        if not isinstance(paused, bool):
+            return self._bad("paused: must be true or false")
+        if not isinstance(penalty, int) or isinstance(penalty, bool) or penalty < 0:
+            return self._bad("penalty: must be an integer >= 0")
+        queue = request.match_info["queue"]
+        if not self.engine.queues.add_member(queue, interface, member_name=name,
+                                             paused=paused, penalty=penalty):
+            return web.json_response({"error": "interface: already a member"}, status=409)
+        return web.json_response({"queue": queue, "interface": interface})
+
+    async def queue_member_remove(self, request: web.Request) -> web.Response:
+        """?interface=...: what AMI QueueRemove does; 404 when it is not a member."""
+        interface = request.query.get("interface", "")
+        if not interface:
+            return self._bad("interface: required")
+        outcome = self.engine.queues.remove_member(request.match_info["queue"], interface)
+        if outcome != "removed":
+            return web.json_response({"error": f"interface: {outcome}"}, status=404)
+        return web.json_response({"removed": interface})
+
+    async def dtmf(self, request: web.Request) -> web.Response:
+        """?digit=1 (or several, e.g. 12#), optional duration_ms: the channel receives the
+        keys as if its far end pressed them (a queued caller asking for a callback)."""
+        try:
+            duration = int(request.query.get("duration_ms", "100"))
+        except ValueError:
+            return self._bad("duration_ms: not an integer")
+        try:
+            c = self.engine.receive_dtmf(request.match_info["channel_id"],
+                                         request.query.get("digit", ""), duration)
+        except ValueError as e:
+            return self._bad(str(e))
+        except AriError as e:
+            return web.json_response({"error": e.message}, status=e.status)
+        return web.json_response({"channel": c.id, "digits": request.query["digit"].upper()})
 
     async def stats(self, request: web.Request) -> web.Response:
         e = self.engine

@@ -25,8 +25,29 @@ TESTLINES = "dialer-testlines"
 TRANSFER = "dialer-transfer"
 #: asterisk-conf's [dialer-entry]: named entry points agents consult or transfer to
 ENTRY = "dialer-entry"
-KNOWN_CONTEXTS = (*CUSTOMER_CONTEXTS, *AGENT_CONTEXTS, TESTLINES, TRANSFER, ENTRY,
-                  "dialer-stasis", "lab-userevent", "default")
+#: asterisk-conf's [dialer-opt-out]: the dialer sends a customer who pressed the opt-out key
+#: here; AGI(${DIALER_AGI}/opt-out,${DIALER_ATTEMPT}) puts the number on the DNC list
+OPT_OUT = "dialer-opt-out"
+#: asterisk-conf's [globals] DIALER_AGI (a channel variable of that name overrides it)
+DEFAULT_AGI = "agi://127.0.0.1:4573"
+#: asterisk-conf's [dialer-queue] (a caller joins queue <exten>) and [dialer-callback-offer]
+#: (the queues' `context`: key 1 asks for a courtesy callback over FastAGI)
+QUEUE = "dialer-queue"
+CALLBACK_OFFER = "dialer-callback-offer"
+#: the lab's runtime contexts of narrow/queue_placeholder: Queue(support,...) with the
+#: position <exten> as the 9th argument (lab-qpos) or, ignored, the 10th (lab-qpos10)
+LAB_QPOS = ("lab-qpos", "lab-qpos10")
+QUEUE_CONTEXTS = (QUEUE, CALLBACK_OFFER, *LAB_QPOS)
+KNOWN_CONTEXTS = (*CUSTOMER_CONTEXTS, *AGENT_CONTEXTS, TESTLINES, TRANSFER, ENTRY, OPT_OUT,
+                  "dialer-stasis", "lab-userevent", "default", *QUEUE_CONTEXTS)
+#: asterisk-conf's [globals], which a channel variable of the same name shadows, as in
+#: Asterisk (`pbxsim --agi-url` sets DIALER_AGI)
+GLOBALS: dict[str, str] = {"DIALER_APP": "dialer", "DIALER_AGI": DEFAULT_AGI}
+
+
+def global_var(c: Channel, name: str) -> str:
+    """${name} on `c`: its channel variable, else the [globals] one."""
+    return c.vars[name] if name in c.vars else GLOBALS.get(name, "")
 
 Data = str | Callable[[Channel], str]
 
@@ -193,6 +214,81 @@ def amd_program(app: str, *, project: bool = False) -> list[Step]:
     ]
 
 
+def opt_out_program() -> list[Step]:
+    """[dialer-opt-out],s: the opt-out hook over FastAGI, a confirmation, hang up; when the
+    service could not record it, a WARNING in Asterisk's log says so."""
+    def agi(c: Channel) -> str:
+        return f"{global_var(c, 'DIALER_AGI')}/opt-out,{c.vars.get('DIALER_ATTEMPT', '')}"
+
+    return [
+        Step("NoOp", lambda c: f"dialer: opt-out for attempt {c.vars.get('DIALER_ATTEMPT', '')}"),
+        Step("AGI", agi),
+        Step("GotoIf", lambda c: ("1" if c.vars.get("DIALER_OPT_OUT") == "done" else "0") + "?done"),
+        Step("Log", lambda c: f"WARNING,dialer: opt-out for attempt {c.vars.get('DIALER_ATTEMPT', '')}"
+                              f" NOT recorded (AGISTATUS={c.vars.get('AGISTATUS', '')})"),
+        Step("Hangup", "16"),
+        Step("Playback", "dialer/opt-out-confirmed", "done"),
+        Step("Hangup", "16"),
+    ]
+
+
+def queue_program(exten: str) -> list[Step] | None:
+    """[dialer-queue],_[a-z].: answer, remember the queue, wait in it (Queue() is priority 4,
+    where [dialer-callback-offer] sends a caller back). DIALER_QUEUE_POSITION, when the
+    channel has it (an originate's `variables`, which a Local channel copies to its ;2
+    half), is Queue()'s 9th argument: the courtesy callback's placeholder joins at the
+    place its caller held; unset, the argument is empty and the caller joins at the end."""
+    if not re.fullmatch(r"[a-z].+", exten):
+        return None
+    return [
+        Step("NoOp", f"dialer: queue {exten}"),
+        Step("Answer"),
+        Step("Set", f"DIALER_QUEUE={exten}"),
+        Step("Queue", lambda c: f"{exten},t,,,3600,,,,{c.vars.get('DIALER_QUEUE_POSITION', '')}"),
+        Step("Hangup"),
+    ]
+
+
+def callback_offer_program(exten: str) -> list[Step] | None:
+    """[dialer-callback-offer]: Queue() exits here on key 1 (QUEUEPOSITION set); the
+    callback-offer hook over FastAGI; accepted: a confirmation and hang up, otherwise back
+    into the queue at priority 4 (the end of the line). `i`: any other key, back too."""
+    def queue(c: Channel) -> str:
+        return c.vars.get("DIALER_QUEUE", "")
+
+    back = Step("Goto", lambda c: f"{QUEUE},{queue(c)},4")
+    if exten == "i":
+        return [back]
+    if exten != "1":
+        return None
+    return [
+        Step("NoOp", lambda c: f"dialer: callback requested from queue {queue(c)} "
+                               f"pos {c.vars.get('QUEUEPOSITION', '')}"),
+        Step("AGI", lambda c: f"{global_var(c, 'DIALER_AGI')}/callback-offer,{queue(c)},"
+                              f"{c.vars.get('QUEUEPOSITION', '')},{c.caller_number}"),
+        Step("GotoIf", lambda c: ("1" if c.vars.get("DIALER_CALLBACK") == "accepted" else "0")
+                                 + "?done"),
+        back,
+        Step("Playback", "dialer/callback-confirmed", "done"),
+        Step("Hangup", "16"),
+    ]
+
+
+def lab_queue_position_program(context: str, exten: str) -> list[Step] | None:
+    """lab-qpos / lab-qpos10 (narrow/queue_placeholder): queue `support` with the position
+    <exten> in the 9th argument (honoured) or the 10th (ignored: the caller is appended)."""
+    if not exten.isdigit():
+        return None
+    position = ("," * (4 if context == "lab-qpos" else 5)) + exten
+    return [
+        Step("NoOp", f"lab queue position {exten}"),
+        Step("Answer"),
+        Step("Set", "DIALER_QUEUE=support"),
+        Step("Queue", f"support,t,,,3600{position}"),
+        Step("Hangup"),
+    ]
+
+
 def stasis_program(app: str, exten: str) -> list[Step]:
     """[dialer-stasis]: Stasis(dialer,<exten>) then Hangup()."""
     return [Step("Stasis", f"{app},{exten}" if exten != "s" else app), Step("Hangup")]
@@ -248,6 +344,14 @@ def program_for(context: str, exten: str, c: Channel, parties: PartyDirectory) -
         return agent_program(exten, talking=context == "agents-talk")
     if context == ENTRY:
         return entry_point_program(exten)
+    if context == OPT_OUT:
+        return opt_out_program() if exten == "s" else None
+    if context == QUEUE:
+        return queue_program(exten)
+    if context == CALLBACK_OFFER:
+        return callback_offer_program(exten)
+    if context in LAB_QPOS:
+        return lab_queue_position_program(context, exten)
     if context == "dialer-stasis":
         return stasis_program(c.vars.get("DIALER_APP", "dialer"), exten)
     if context == "lab-userevent":

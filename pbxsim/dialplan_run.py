@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from pbxsim.agi import AgiChannel, run_agi
 from pbxsim.calllog import note_outcome
 from pbxsim.dialplan import Step, entry_program, label_priority, project_dialplan
 from pbxsim.hangup import Hangups
@@ -57,6 +58,7 @@ class DialplanRunner:
             "AMD": self.app_AMD,
             "Stasis": self.app_Stasis,
             "UserEvent": self.app_UserEvent,
+            "AGI": self.app_AGI,
         }
         """Dialplan applications pbxsim runs; any other does nothing and goes on."""
 
@@ -124,7 +126,24 @@ class DialplanRunner:
         return label_priority(program, label) or None
 
     async def app_Goto(self, c: Channel, data: str, program: list[Step]) -> Next:
+        parts = data.split(",")
+        if len(parts) == 3:
+            # Goto(context,exten,priority): another extension's program from there on
+            # ([dialer-callback-offer] sends a caller back into Queue() at priority 4)
+            return self.goto(c, parts[0], parts[1], parts[2].strip() or "1", program)
         return label_priority(program, data) or "end"
+
+    def goto(self, c: Channel, ctx: str, exten: str, where: str, program: list[Step]) -> Next:
+        """Continue the thread at ctx,exten and a priority or label there (the program is
+        swapped in place, as app_Stasis does for /continue); none: the channel hangs up."""
+        prog = self.entry_program(ctx, exten, c)
+        c.context, c.exten = ctx, exten
+        prio = int(where) if where.isdigit() else (label_priority(prog, where) if prog else None)
+        if prog is None or prio is None:
+            c.hangupcause = 0
+            return "end"
+        program[:] = prog
+        return prio
 
     async def app_Ringing(self, c: Channel, data: str, program: list[Step]) -> Next:
         if c.tech == "Local" or (c.tech == "PJSIP" and c.peer is not None):
@@ -232,6 +251,20 @@ class DialplanRunner:
             ue[k.strip()] = v.strip()
         self.pbx.emit("ChannelUserevent", channel=c, data={"eventname": name, "userevent": ue})
         return None
+
+    async def app_AGI(self, c: Channel, data: str, program: list[Step]) -> Next:
+        """AGI(agi://host:port/script,args...): pbxsim's FastAGI client (agi.py) on this
+        channel; its SET VARIABLEs are ChannelVarsets, AGISTATUS is set, and the dialplan
+        goes on unless the channel hung up meanwhile (AGISTATUS=HANGUP)."""
+        url, *args = data.split(",")
+        chan = AgiChannel(name=c.name, uniqueid=c.id, type=c.tech, language=c.language,
+                          callerid=c.caller_number, calleridname=c.caller_name, context=c.context,
+                          extension=c.exten, priority=c.priority, accountcode=c.accountcode,
+                          state=c.state, variables=dict(c.vars))
+        out = await run_agi(url, args, chan, on_set=lambda name, value: self.pbx.set_var(c, name, value),
+                            hangup=lambda: self.pbx.wait_until(c, lambda: c.hangup_requested, None))
+        self.pbx.set_var(c, "AGISTATUS", out.status)
+        return None if out.dialplan_continues else "end"
 
     # ------------------------------------------------------------------ what the caller hears
     @staticmethod

@@ -18,6 +18,7 @@ once its collaborators exist, in this order (each room names what it needs):
     DialplanRunner                       dialplan_run.py  the PBX threads' dialplan apps
     Dialing                              dialing.py    originate, create, dial
     Snoops                               snoop.py      snoop channels
+    Queues                               queues.py     app_queue: Queue(), members, DTMF in
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pbxsim.hangup import Hangups
 from pbxsim.media import MusicOnHold, Playbacks, Recordings
 from pbxsim.model import Bridge, Channel
 from pbxsim.parties import PartyDirectory
+from pbxsim.queues import Queues
 from pbxsim.snoop import Snoops
 from pbxsim.stasis import Stasis
 from pbxsim.state import Listener, PbxState
@@ -61,6 +63,10 @@ class Engine:
         runner = DialplanRunner(pbx, hangups, stasis)
         dialing = Dialing(pbx, channels, hangups, runner, stasis, bridges, self.calls)
         snoops = Snoops(pbx, stasis, runner, hangups)
+        # Queue() is a dialplan application of its own room (it rings members, so it is
+        # built once channels, hangups and the runner exist)
+        self.queues = Queues(pbx, channels, hangups, runner)
+        runner.apps["Queue"] = self.queues.app_Queue
 
         # What ARI, AMI and the control endpoint ask of the PBX, by resource: each is
         # the method of the room that does it.
@@ -88,6 +94,8 @@ class Engine:
         self.hold = music.hold
         self.moh = music.moh
         self.snoop = snoops.snoop
+        self.send_dtmf = self.queues.send_dtmf
+        self.receive_dtmf = self.queues.receive_dtmf
         # /bridges
         self.create_bridge = bridges.create
         self.add_to_bridge = bridges.add
@@ -116,6 +124,7 @@ class Engine:
             c.destroyed = True
             self.calls.log(c, "restart")
         self.pbx.reset()
+        self.queues.reset()
 
     def shutdown(self, mode: str) -> None:
         """`core stop gracefully` (refuse new channels, keep the live ones) or `core abort

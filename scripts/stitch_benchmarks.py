@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-ORDER = ["pacing", "import", "phones-rules", "ari", "ledger", "stats"]
+ORDER = ["pacing", "import", "phones-rules", "ari", "ledger", "stats", "agi"]
 HEADER = """# Benchmarks
 
 Every number here was measured on the project's 2-core machine (shared with other
@@ -26,6 +26,7 @@ says how to rerun it; `python scripts/stitch_benchmarks.py` rebuilds this page f
 | ARI event reader | `make bench-ari` |
 | ledger write-ahead | `.venv/bin/python bench/ledger_bench.py` |
 | dashboard statistics under load | `make bench-stats` (needs `wrk`) |
+| FastAGI screen-pop | `make bench-agi` |
 
 """
 

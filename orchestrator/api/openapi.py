@@ -38,6 +38,7 @@ _PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
     "campaign": {"type": "string", "minLength": 1, "maxLength": 200,
                  "pattern": "^[!-~][ -~]*$",
                  "description": "Campaign name or numeric id (printable ASCII)"},
+    "callback_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
 }
 
 _ERROR = {
@@ -106,6 +107,37 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
                        "ended_reason": {"type": ["string", "null"]}},
     },
     "Supervisions": _list_of("supervisions"),
+    "Callback": {
+        "type": "object",
+        "required": ["id", "kind", "status", "e164", "window_start", "window_end", "time_zone"],
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"type": "string", "enum": ["scheduled", "personal", "web", "queue"]},
+            "status": {"type": "string", "enum": ["pending", "offered", "dialing", "done",
+                                                  "failed", "missed", "deleted"]},
+            "e164": {"type": "string", "description": "The number (last 4 digits when the "
+                                                      "campaign masks)"},
+            "name": {"type": ["string", "null"]},
+            "campaign_id": {"type": ["integer", "null"]},
+            "campaign": {"type": ["string", "null"]},
+            "window_start": {"type": "string", "format": "date-time"},
+            "window_end": {"type": "string", "format": "date-time"},
+            "time_zone": {"type": "string"},
+            "assigned_agent_id": {"type": ["integer", "null"]},
+            "waiting_reason": {"type": ["string", "null"],
+                               "description": "Why a due callback is not dialed now"},
+            "attempts_made": {"type": "integer"},
+            "max_attempts": {"type": "integer"},
+            "result": {"type": ["string", "null"]},
+        },
+    },
+    "Callbacks": _list_of("callbacks"),
+    "WebCallback": {
+        "type": "object", "required": ["callback_id", "status"],
+        "properties": {"callback_id": {"type": "integer"}, "status": {"type": "string"},
+                       "kind": {"type": "string"},
+                       "window_end": {"type": "string", "format": "date-time"}},
+    },
     "Object": {"type": "object"},
 }
 
@@ -129,6 +161,12 @@ _SUCCESS: dict[str, tuple[str, str]] = {
     "list_supervisions": ("200", "Supervisions"),
     "change_supervision": ("200", "Supervision"),
     "end_supervision": ("200", "Supervision"),
+    "list_callbacks": ("200", "Callbacks"),
+    "create_callback": ("201", "Callback"),
+    "get_callback": ("200", "Callback"),
+    "update_callback": ("200", "Callback"),
+    "delete_callback": ("200", "Callback"),
+    "create_web_callback": ("201", "WebCallback"),
 }
 
 _PAGES = ("agent_page", "supervisor_page")
@@ -243,7 +281,7 @@ def build_openapi(routes: tuple[ApiRoute, ...], *, version: str = "0.1.0") -> di
             elif route.owner == "self_or_supervisor":
                 rights += " The agent itself, or a supervisor or admin."
             op["description"] = rights
-            op["x-roles"] = [r for r in ("agent", "supervisor", "admin")
+            op["x-roles"] = [r for r in ("web_callback", "agent", "supervisor", "admin")
                              if _allowed(route, r)]
         for status, description in _errors(route, has_params).items():
             op["responses"][status] = _err_response(status, description)

@@ -20,6 +20,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from orchestrator.api import call_data_handlers as cd
+from orchestrator.api import callback_handlers as cb
 from orchestrator.api import handlers as h
 from orchestrator.api import schemas as s
 from orchestrator.api import supervision_handlers as sv
@@ -159,6 +160,27 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("DELETE", "/api/v1/supervisions/{supervision_id}", sv.end_supervision,
              "End a supervision (the caller's own; an admin's may end anyone's)",
              Role.SUPERVISOR, tag="supervision"),
+    # -- callbacks
+    ApiRoute("GET", "/api/v1/callbacks", cb.list_callbacks,
+             "Callbacks (?campaign=, ?status=all, open or pending,dialing..., ?kind=, ?queue=, "
+             "?mine=1, ?limit=): an agent's campaigns', or all for a supervisor; open first, "
+             "each with why it waits (waiting_reason)", Role.AGENT, tag="callbacks"),
+    ApiRoute("POST", "/api/v1/callbacks", cb.create_callback,
+             "Schedule a callback: number, name, a date with a start-end window in an IANA "
+             "zone, a campaign or queue, a reason; assigned to anyone, me, or an agent of my "
+             "team (personal)", Role.AGENT, body=s.CallbackCreate, tag="callbacks"),
+    ApiRoute("GET", "/api/v1/callbacks/{callback_id}", cb.get_callback, "One callback",
+             Role.AGENT, tag="callbacks"),
+    ApiRoute("PATCH", "/api/v1/callbacks/{callback_id}", cb.update_callback,
+             "Edit a pending callback before its start time", Role.AGENT,
+             body=s.CallbackUpdate, tag="callbacks"),
+    ApiRoute("DELETE", "/api/v1/callbacks/{callback_id}", cb.delete_callback,
+             "Delete a pending callback (until its start; a supervisor also after), logged "
+             "as deleted", Role.AGENT, tag="callbacks"),
+    ApiRoute("POST", "/api/v1/web-callbacks", cb.create_web_callback,
+             "A website's call-me-back request (name and number), due at once; a web-callback "
+             "token may do this only, for its campaign, rate limited (429 with Retry-After)",
+             Role.WEB_CALLBACK, body=s.WebCallbackCreate, tag="callbacks"),
     # -- event stream
     ApiRoute("GET", "/api/v1/events", h.events_ws,
              "WebSocket event stream (token in Authorization or ?token=); agents get their "

@@ -213,12 +213,73 @@ class CampaignVariables(_Body):
     variables: list[CampaignVariable] = Field(max_length=100)
 
 
+_PHONE = ("7 to 15 characters: digits, a leading + with the country code, spaces and - . , "
+          "(422 naming `phone` otherwise)")
+
+
+class CallbackCreate(_Body):
+    """A scheduled callback (a personal one when assigned to an agent): a number, a name,
+    a date with a start-end window (at least 30 minutes, ending at most 31 days ahead) in
+    an IANA zone, a campaign (or a queue whose callbacks a campaign dials), a reason."""
+
+    phone: str = Field(min_length=1, max_length=64, description=_PHONE)
+    name: str = Field(min_length=1, max_length=1000, description="3 to 250 characters")
+    date: dt.date = Field(description="The window's day (YYYY-MM-DD) in time_zone")
+    start_time: dt.time = Field(description="The window's start (HH:MM) in time_zone")
+    end_time: dt.time = Field(description="The window's end (HH:MM) in time_zone")
+    end_date: dt.date | None = Field(default=None,
+                                     description="The end's day when the window spans days")
+    time_zone: str = Field(min_length=1, max_length=64, description="IANA zone, e.g. Europe/Paris")
+    campaign: str | None = Field(default=None, max_length=200,
+                                 description="Campaign name or id (default: the queue's)")
+    queue: str | None = Field(default=None, max_length=100,
+                              description="Asterisk queue (its campaign dials the callback)")
+    reason: str | None = Field(default=None, max_length=1000, description="At most 250 characters")
+    notes: str | None = Field(default=None, max_length=4000, description="At most 2000 characters")
+    assign_to: Literal["anyone", "me", "agent"] = Field(
+        default="anyone", description="anyone of the campaign, the caller, or `agent` (of "
+                                      "the caller's team; any agent for a supervisor)")
+    agent: str | None = Field(default=None, max_length=64,
+                              description="With assign_to agent: the agent's username or id")
+
+
+class CallbackUpdate(_Body):
+    """Change a pending callback before its start time: only the fields given (the window
+    from the parts given and the others as they were)."""
+
+    phone: str | None = Field(default=None, min_length=1, max_length=64, description=_PHONE)
+    name: str | None = Field(default=None, min_length=1, max_length=1000)
+    date: dt.date | None = None
+    start_time: dt.time | None = None
+    end_time: dt.time | None = None
+    end_date: dt.date | None = None
+    time_zone: str | None = Field(default=None, min_length=1, max_length=64)
+    queue: str | None = Field(default=None, max_length=100)
+    reason: str | None = Field(default=None, max_length=1000)
+    notes: str | None = Field(default=None, max_length=4000)
+    assign_to: Literal["anyone", "me", "agent"] | None = None
+    agent: str | None = Field(default=None, max_length=64)
+
+
+class WebCallbackCreate(_Body):
+    """A website's "call me back" form: the caller's name and number, due at once."""
+
+    name: str = Field(min_length=1, max_length=1000, description="3 to 250 characters")
+    phone: str = Field(min_length=1, max_length=64, description=_PHONE)
+    reason: str | None = Field(default=None, max_length=1000, description="At most 250 characters")
+    campaign: str | None = Field(
+        default=None, max_length=200,
+        description="Campaign name or id: required for a person's token; a web-callback "
+                    "token's own campaign otherwise (another one: 403)")
+
+
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     LoginRequest, StateRequest, PreviewActionRequest, DispositionRequest, HangupRequest,
     ConsultBody, TransferBody, CallActionBody,
     CampaignCreate, CampaignUpdate,
     SuperviseRequest, SupervisionModeRequest,
     CallDataSave, CampaignVariable, CampaignVariables,
+    CallbackCreate, CallbackUpdate, WebCallbackCreate,
 )
 
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -32,9 +32,27 @@ class CallControlApi(Protocol):
                      party_id: str | None = None) -> dict[str, Any]: ...
 
 
+class CallbacksApi(Protocol):
+    """Scheduled, personal and web callbacks (orchestrator.dialer.callbacks)."""
+
+    async def list(self, who: Principal, *, campaign: str | None = None,
+                   status: str | None = None, kind: str | None = None, queue: str | None = None,
+                   mine: bool = False, limit: int = 200) -> dict[str, Any]: ...
+    async def get(self, who: Principal, callback_id: int) -> dict[str, Any]: ...
+    async def create(self, who: Principal, body: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def update(self, who: Principal, callback_id: int,
+                     body: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def delete(self, who: Principal, callback_id: int,
+                     reason: str | None = None) -> dict[str, Any]: ...
+    async def create_web(self, who: Principal, client: str,
+                         body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
 class DialerApi(Protocol):
     @property
     def control(self) -> CallControlApi: ...
+    @property
+    def callbacks(self) -> CallbacksApi: ...
     # -- agents
     async def agent_sessions(self) -> list[dict[str, Any]]: ...
     async def agent_session(self, agent_id: int) -> dict[str, Any]: ...

@@ -13,6 +13,7 @@ no domain imports another (import-linter's independence contract):
 * ``sessions``: logged-in agents and which agent takes which call.
 * ``campaigns``: one dialing loop per running campaign, and its pacer.
 * ``previews``: targets shown to an agent before any dial.
+* ``callbacks``: due callbacks claimed and placed with agents (before a campaign's list).
 * ``supervision``: supervisors listening, whispering or barging into live calls.
 * ``screen_pops``, ``ami``: what agents' pages and supervisors' AMI tools are told.
 * ``recovery``: reconciliation with Asterisk, adoption, sweeps, heartbeat.
@@ -22,7 +23,7 @@ no domain imports another (import-linter's independence contract):
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from psycopg_pool import AsyncConnectionPool
@@ -33,6 +34,7 @@ from orchestrator.config import Settings
 from orchestrator.core.campaigns import CampaignSettings
 from orchestrator.core.dialgate import DialGate
 from orchestrator.dialer.agents import AgentSessions
+from orchestrator.dialer.callbacks import CallbackScheduler
 from orchestrator.dialer.calls import CallRecords, CallRegistry
 from orchestrator.dialer.campaigns import CampaignManager
 from orchestrator.dialer.clock import ServiceClock
@@ -110,6 +112,8 @@ class Dialer:
         self.sessions = AgentSessions(self)
         self.campaigns = CampaignManager(self)
         self.previews = PreviewService(self)
+        self.callbacks: CallbackScheduler = CallbackScheduler(self)
+        """Due callbacks of every kind, claimed and placed with agents (MISSION F)."""
         self.screen_pops = ScreenPops(self)
         self.supervision: SupervisionSessions = SupervisionSessions(self)
         """Supervisors listening, whispering or barging into live calls."""
@@ -160,6 +164,7 @@ class Dialer:
         self.spawn(self.heartbeat.run(), name="heartbeat")
         self.spawn(self.channel_sweep.run(), name="channel-sweep")
         self.spawn(self.campaigns.run(), name="campaigns")
+        self.spawn(self.callbacks.run(), name="callbacks")
         if self.ami.listener is not None:
             self.spawn(self.ami.run(), name="ami-publisher")
         await self.stopping.wait()
@@ -182,6 +187,7 @@ class Dialer:
         while (self.sessions.sessions or self.supervision.sessions) and (  # noqa: ASYNC110
                 loop.time() < deadline2):
             await asyncio.sleep(0.05)
+        await self.callbacks.stop()
         try:
             async with self.pool.connection() as conn:
                 released = await claims_ledger.release_leases(conn, self.instance_id)
@@ -195,9 +201,14 @@ class Dialer:
         self.supervision.stop_actors()
         self.timers.cancel_all()
         self.stopping.set()
-        self.tasks.cancel("heartbeat", "ami-publisher", "channel-sweep")
+        self.tasks.cancel("heartbeat", "ami-publisher", "channel-sweep", "callbacks")
 
     # ------------------------------------------------------------- calls
+
+    @property
+    def opt_out_scope(self) -> Literal["global", "campaign"]:
+        """Where a customer's opt-out key puts their number (ORCH_OPT_OUT_SCOPE)."""
+        return self.settings.opt_out_scope
 
     def customer_endpoint(self, e164: str) -> str:
         return self.gate.customer(e164)

@@ -134,6 +134,8 @@ class CommandRouter:
                 await self.records.published_attempt(cmd)
             case c.NoteCall():
                 await self.records.note_call(cmd)
+            case c.OptOutNumber():
+                await self.records.opt_out(cmd)
             case c.NotifyCall():
                 self.calls.post_call(cmd.attempt_id, cmd.event)
             # ------------------------------------------------ agents

@@ -17,6 +17,7 @@ from orchestrator.core.access import Principal, Role
 from orchestrator.core.agents import AgentState
 from orchestrator.core.dialgate import DialRefused
 from orchestrator.dialer.call_control import CallControl
+from orchestrator.dialer.callbacks import CallbacksService
 from orchestrator.dialer.calls.call_data import CallDataService
 from orchestrator.dialer.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable, refusal
 from orchestrator.dialer.kernel.ids import ascii_int
@@ -44,6 +45,7 @@ class DialerService:
         self.control = CallControl(dialer)
         "Consult, transfer, conference, recording pause (MISSION E)."
         self.call_data = CallDataService(dialer)  # call-associated data (MISSION E)
+        self.callbacks = CallbacksService(dialer, dialer.callbacks)  # callbacks (MISSION F)
 
     # ------------------------------------------------------------- agents
 

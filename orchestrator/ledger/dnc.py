@@ -6,16 +6,22 @@ stored `unavailable_reason` in step ('DNC' when an entry is added, cleared when 
 active entry for the number goes away) so lists and the agent desktop show it.
 An entry that merely expires is not swept here: rules.evaluate() and the trigger read
 `expires_at` live, and `dnc add`/`remove` re-sync the stored reason of that number.
+A customer's opt-out key press (the dialplan's FastAGI `opt-out` hook) adds a permanent
+entry at once with `opt_out_attempt` (source 'opt-out', the attempt named in the reason).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
+
+from orchestrator.ledger.attempts import record_event
+from orchestrator.ledger.pool import AsyncConn, audit, execute, fetch_one
 
 # SQL for "this entry applies to campaign %(campaign_id)s now".
 _ACTIVE = "(d.expires_at IS NULL OR d.expires_at > now())"
@@ -78,6 +84,16 @@ def remove_entry(conn: psycopg.Connection[Any], e164: str, *, campaign_id: int |
     return True
 
 
+_MARK_DNC = f"""UPDATE targets t SET unavailable_reason = 'DNC'
+             WHERE t.e164 = ANY(%(n)s)
+               AND (t.unavailable_reason IS NULL
+                    OR t.unavailable_reason IN ('Not in cadence', 'Outside calling window'))
+               AND EXISTS (SELECT 1 FROM dnc_entries d
+                            WHERE d.e164 = t.e164 AND {_ACTIVE}
+                              AND (d.campaign_id IS NULL OR d.campaign_id = t.campaign_id))"""
+"""Mark 'DNC' the targets of numbers %(n)s that an active entry covers."""
+
+
 def sync_targets(conn: psycopg.Connection[Any], numbers: Iterable[str]) -> int:
     """Make targets' stored 'DNC' reason agree with the active entries for `numbers`.
 
@@ -88,16 +104,7 @@ def sync_targets(conn: psycopg.Connection[Any], numbers: Iterable[str]) -> int:
     numbers = list(numbers)
     if not numbers:
         return 0
-    marked = conn.execute(
-        f"""UPDATE targets t SET unavailable_reason = 'DNC'
-             WHERE t.e164 = ANY(%(n)s)
-               AND (t.unavailable_reason IS NULL
-                    OR t.unavailable_reason IN ('Not in cadence', 'Outside calling window'))
-               AND EXISTS (SELECT 1 FROM dnc_entries d
-                            WHERE d.e164 = t.e164 AND {_ACTIVE}
-                              AND (d.campaign_id IS NULL OR d.campaign_id = t.campaign_id))""",
-        {"n": numbers},
-    ).rowcount
+    marked = conn.execute(_MARK_DNC, {"n": numbers}).rowcount
     conn.execute(
         f"""UPDATE targets t SET unavailable_reason = NULL
              WHERE t.e164 = ANY(%(n)s) AND t.unavailable_reason = 'DNC'
@@ -151,3 +158,54 @@ def is_blocked(conn: psycopg.Connection[Any], e164: str, campaign_id: int | None
         (e164, campaign_id),
     ).fetchone()
     return bool(row and row[0])
+
+
+# ------------------------------------------------------------------ opt-out key press (FastAGI)
+
+OptOutScope = Literal["global", "campaign"]
+OPT_OUT_SOURCE = "opt-out"
+"""dnc_entries.source of an entry made by a customer's opt-out key press."""
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """What an opt-out key press did."""
+
+    entry_id: int
+    created: bool
+    """False: the number already had an entry in that scope (refreshed, made permanent)."""
+    campaign_id: int | None
+    """The entry's campaign (None: global)."""
+    targets_marked: int
+
+
+async def opt_out_attempt(conn: AsyncConn, attempt_id: uuid.UUID, *, scope: OptOutScope) -> OptOut | None:
+    """The number an attempt dialed goes on the DNC list at once, in one transaction:
+    globally or for the attempt's campaign (`scope`), with the attempt as its source
+    (source 'opt-out', the attempt id in the reason, and an 'opt_out' event in the
+    attempt's history naming the entry). Targets with that number are marked 'DNC'; the
+    attempts trigger and the claim query refuse the number from now on.
+    None when there is no such attempt."""
+    async with conn.transaction():
+        att = await fetch_one(conn, "SELECT e164, campaign_id FROM attempts WHERE id = %s", (attempt_id,))
+        if att is None:
+            return None
+        campaign_id = int(att["campaign_id"]) if scope == "campaign" else None
+        # An existing entry (an earlier import, a temporary one) becomes this permanent one.
+        row = await fetch_one(
+            conn,
+            """INSERT INTO dnc_entries (e164, campaign_id, source, reason, expires_at)
+               VALUES (%s, %s, %s, %s, NULL)
+               ON CONFLICT (e164, coalesce(campaign_id, 0))
+               DO UPDATE SET source = EXCLUDED.source, reason = EXCLUDED.reason, expires_at = NULL
+               RETURNING id, (xmax = 0) AS created""",
+            (att["e164"], campaign_id, OPT_OUT_SOURCE, f"opt-out key press on attempt {attempt_id}"),
+        )
+        assert row is not None
+        marked = await execute(conn, _MARK_DNC, {"n": [att["e164"]]})
+        await record_event(conn, attempt_id, "opt_out", key="opt-out",
+                           data={"dnc_entry_id": int(row["id"]), "scope": scope})
+        await audit(conn, actor="dialplan", action="dnc.opt_out", object_type="attempt",
+                    object_id=str(attempt_id), details={"dnc_entry_id": int(row["id"]), "scope": scope,
+                                                        "campaign_id": campaign_id})
+        return OptOut(int(row["id"]), bool(row["created"]), campaign_id, marked)

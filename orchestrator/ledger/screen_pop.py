@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.ledger.attempts import AttemptHistoryEntry, contact_history
+from orchestrator.ledger.callbacks import OPEN_STATUSES
 from orchestrator.ledger.pool import AsyncConn, fetch_one
 
 
@@ -110,5 +111,62 @@ async def campaign_masking(conn: AsyncConn, campaign_id: int) -> bool | None:
     return None if row is None else bool(row["masking"])
 
 
-__all__ = ["CallCard", "ContactCard", "TargetCard", "attempt_card", "campaign_masking",
-           "target_card"]
+# ------------------------------------------------------------------ inbound calls (FastAGI screen-pop)
+
+
+@dataclass(frozen=True)
+class CallerCard:
+    """What the ledger knows of an inbound caller's number (the dialplan's screen-pop)."""
+
+    contact_id: int | None
+    """The contact with a target on this number (None: unknown caller); of several, the
+    one last called."""
+    first_name: str | None
+    last_name: str | None
+    campaign_id: int | None
+    campaign_name: str | None
+    attempts_made: int
+    last_outcome: str | None
+    """The contact's last attempt: its disposition's label, else its outcome (raw code)."""
+    last_attempt_at: datetime | None
+    open_callbacks: int
+    """Callbacks still open (callbacks.OPEN_STATUSES: pending, offered, being dialed) to
+    this number or for this contact."""
+
+
+_CALLER_SQL = """
+WITH k AS (
+    SELECT k.id AS contact_id, k.first_name, k.last_name, c.id AS campaign_id, c.name AS campaign_name,
+           k.attempts_made, la.outcome, la.disposition, la.created_at AS last_attempt_at
+      FROM targets t JOIN contacts k ON k.id = t.contact_id JOIN campaigns c ON c.id = k.campaign_id
+      LEFT JOIN LATERAL (
+          SELECT a.outcome, w.label AS disposition, a.created_at
+            FROM targets kt JOIN attempts a ON a.target_id = kt.id
+            LEFT JOIN wrapup_codes w ON w.id = a.wrapup_code_id
+           WHERE kt.contact_id = k.id
+           ORDER BY a.created_at DESC LIMIT 1) la ON true
+     WHERE t.e164 = %(e164)s
+     ORDER BY t.last_attempt_at DESC NULLS LAST, k.id DESC
+     LIMIT 1)
+SELECT k.*, (SELECT count(*) FROM callbacks cb
+              WHERE cb.status = ANY(%(open)s)
+                AND (cb.e164 = %(e164)s OR cb.contact_id = k.contact_id)) AS open_callbacks
+  FROM (SELECT 1) AS one LEFT JOIN k ON true"""
+
+
+async def caller_card(conn: AsyncConn, e164: str) -> CallerCard:
+    """The screen pop of an inbound caller, in one query (targets_e164 finds the contact)."""
+    r = await fetch_one(conn, _CALLER_SQL, {"e164": e164, "open": list(OPEN_STATUSES)})
+    assert r is not None
+    return CallerCard(
+        contact_id=None if r["contact_id"] is None else int(r["contact_id"]),
+        first_name=r["first_name"], last_name=r["last_name"],
+        campaign_id=None if r["campaign_id"] is None else int(r["campaign_id"]),
+        campaign_name=r["campaign_name"], attempts_made=int(r["attempts_made"] or 0),
+        last_outcome=r["disposition"] or r["outcome"], last_attempt_at=r["last_attempt_at"],
+        open_callbacks=int(r["open_callbacks"]),
+    )
+
+
+__all__ = ["CallCard", "CallerCard", "ContactCard", "TargetCard", "attempt_card", "caller_card",
+           "campaign_masking", "target_card"]

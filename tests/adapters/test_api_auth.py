@@ -48,7 +48,8 @@ def _path(route: ApiRoute, agent_id: int) -> str:
             .replace("{action}", "skip" if "/preview/" in route.path else "pause")
             # a well-formed id of nothing (a call, a supervision): the handler is reached
             .replace("{attempt_id}", "00000000-0000-4000-8000-000000000000")
-            .replace("{supervision_id}", "00000000-0000-4000-8000-000000000000"))
+            .replace("{supervision_id}", "00000000-0000-4000-8000-000000000000")
+            .replace("{callback_id}", "999999"))
 
 
 def _allowed(route: ApiRoute, role: Role, is_owner: bool) -> bool:

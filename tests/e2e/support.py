@@ -112,6 +112,8 @@ def service_settings(database_url: str, pbx: PbxSim, **overrides: Any) -> Settin
         "http_host": "127.0.0.1", "http_port": 0, "instance_id": "e2e-1",
         "time_scale": SPEED, "dial_tick_s": 0.05, "heartbeat_s": 0.5,
         "shutdown_grace_s": 1.0, "instance_stale_s": 3.0,
+        # a FastAGI port of its own (0: any free one), so parallel services never compete
+        "agi_port": 0,
     }
     if real:
         values["customer_endpoint"] = f"Local/{{e164}}@{asterisk_target.TESTLINES}/n"

@@ -140,10 +140,10 @@ NOT_REPLAYED = {
                               "the dialer does not use: pbxsim does not simulate the project's "
                               "trunk leg the app would see; way (a) is replayed"
        for o in ("human", "machine", "busy")},
-    "narrow/queue_placeholder": "app_queue is not simulated (the dialer does not drive queues "
-                                "over ARI; the callback offer is FastAGI: tests/agi)",
-    "narrow/agi_callback_offer": "a FastAGI transcript, no ARI: the service answers no FastAGI yet",
-    "narrow/agi_server_closes": "a FastAGI transcript, no ARI: the service answers no FastAGI yet",
+    "narrow/queue_placeholder": "app_queue is checked in tests/pbxsim/test_queue_conformance.py "
+                                "(AMI queue events, positions, key 1 to the FastAGI offer)",
+    "narrow/agi_callback_offer": "a FastAGI transcript, no ARI: tests/pbxsim/test_agi_conformance.py",
+    "narrow/agi_server_closes": "a FastAGI transcript, no ARI: tests/pbxsim/test_agi_conformance.py",
     "narrow/agi_not_listening": "a FastAGI transcript, no ARI: the service answers no FastAGI yet",
 }
 

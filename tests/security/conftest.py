@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
+from orchestrator.ledger import callbacks as callbacks_ledger
+from orchestrator.ledger.pool import connect
 from orchestrator.runtime import Runtime
 from tests.conftest import _url_for
 from tests.e2e.support import (
@@ -51,6 +54,11 @@ class World:
     admin: TestAgent
     campaign_id: int
     """The id of `CAMPAIGN`."""
+    web: TestAgent
+    """A web-callback token of `CAMPAIGN` (role web_callback: web callbacks only; no agent,
+    id 0)."""
+    callback_id: int
+    """A scheduled callback of `CAMPAIGN`, two days ahead."""
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +82,13 @@ async def world(module_database_url: str, tmp_path_factory: pytest.TempPathFacto
     agent, other = await make_agents(url, 2)
     (supervisor,) = await make_agents(url, 1, prefix="sup", role="supervisor")
     (admin,) = await make_agents(url, 1, prefix="adm", role="admin")
+    async with connect(url) as conn:
+        _, web_token = await callbacks_ledger.create_web_token(conn, "matrix-site", campaign.id)
+        callback = await callbacks_ledger.create_callback(
+            conn, phone="+33612345679", name="Known Caller", campaign_id=campaign.id,
+            window_start=datetime.now(UTC) + timedelta(days=2), time_zone="Europe/Paris")
+    web = TestAgent(0, "web:matrix-site", web_token, "")
     async with run_pbxsim(speed=10) as pbx, \
             running_service(service_settings(url, pbx)) as rt:
         yield World(f"http://127.0.0.1:{rt.http_port}", url, rt, pbx, agent, other,
-                    supervisor, admin, campaign.id)
+                    supervisor, admin, campaign.id, web, callback.id)

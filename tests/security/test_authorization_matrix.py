@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import inspect
 import itertools
 import json
@@ -44,13 +45,18 @@ module_loop = pytest.mark.asyncio(loop_scope="module")
 PUBLIC = {"GET /healthz", "GET /metrics", "GET /openapi.json", "GET /agent", "GET /supervisor"}
 """The routes open without a token; any other route must name its least role."""
 
-CALLERS = ("anonymous", "unknown-token", "agent", "supervisor", "admin")
-RANK = {"agent": 0, "supervisor": 1, "admin": 2}
-"""The roles' order, written out here: the expectations do not come from the code tested."""
+CALLERS = ("anonymous", "unknown-token", "web_callback", "agent", "supervisor", "admin")
+RANK = {"web_callback": -1, "agent": 0, "supervisor": 1, "admin": 2}
+"""The roles' order, written out here: the expectations do not come from the code tested.
+A web-callback token (a website's call-me-back form) is below an agent: it may call the
+routes whose least role is web_callback and nothing else."""
 NO_SUCH_UUID = "00000000-0000-4000-8000-000000000000"
 """A well-formed id of nothing (a call, a supervision): the request reaches the handler."""
 ALLOWED_STATUSES = {200, 201, 400, 404, 409, 422}
 """What an authorized request may get with the matrix's minimal bodies."""
+
+IN_TWO_DAYS = (datetime.date.today() + datetime.timedelta(days=2)).isoformat()
+"""A callback's day that passes its rules (ahead, within 31 days)."""
 
 # Minimal bodies: valid where that is easy, so most allowed cases reach the dialer. A
 # route not named here is sent {} (its handler may answer 422; authorization ran first).
@@ -65,6 +71,13 @@ BODIES: dict[str, Any] = {
         "attempt_id": "00000000-0000-4000-8000-000000000000", "version": 0,
         "values": {"note": "x"}},
     "PUT /api/v1/campaigns/{campaign}/variables": {"variables": [{"name": "note"}]},
+    "POST /api/v1/callbacks": {
+        "phone": "+33 612 345 670", "name": "Matrix Caller", "date": IN_TWO_DAYS,
+        "start_time": "10:00", "end_time": "11:00", "time_zone": "Europe/Paris",
+        "campaign": CAMPAIGN},
+    "PATCH /api/v1/callbacks/{callback_id}": {"reason": "later"},
+    "POST /api/v1/web-callbacks": {"name": "Matrix Caller", "phone": "+33612345671",
+                                   "campaign": CAMPAIGN},
 }
 
 
@@ -123,7 +136,7 @@ _addresses = itertools.count(2)
 
 def _caller(world: World, caller: str) -> Caller | None:
     return {"agent": world.agent, "supervisor": world.supervisor,
-            "admin": world.admin}.get(caller)
+            "admin": world.admin, "web_callback": world.web}.get(caller)
 
 
 def _path(world: World, case: MatrixCase) -> str:
@@ -137,7 +150,8 @@ def _path(world: World, case: MatrixCase) -> str:
     return (case.route.path.replace("{agent_id}", str(agent_id))
             .replace("{campaign}", CAMPAIGN)
             .replace("{action}", "skip" if "/preview/" in case.route.path else "pause")
-            .replace("{attempt_id}", NO_SUCH_UUID).replace("{supervision_id}", NO_SUCH_UUID))
+            .replace("{attempt_id}", NO_SUCH_UUID).replace("{supervision_id}", NO_SUCH_UUID)
+            .replace("{callback_id}", "999999"))
 
 
 @contextlib.asynccontextmanager

@@ -2,8 +2,8 @@
 
 Every operation of the document is called with cases generated from it, as an admin and
 as a supervisor: schema-valid cases (with generated path values, and with the caller's
-own agent id and an existing campaign so the handlers behind the checks are reached) and
-schema-invalid ones. Each answer must be no server error, a status the document lists
+own agent id, an existing campaign and callback, so the handlers behind the checks are
+reached) and schema-invalid ones. Each answer must be no server error, a status the document lists
 for the operation, with the documented content type, headers (``Retry-After``) and body
 schema. The run is derandomized (the same cases every time) and bounded
 (`MAX_EXAMPLES` per operation, caller and pass).
@@ -60,7 +60,8 @@ class Report:
     """Every operation of the document."""
 
 
-def _run(api: str, callers: dict[str, tuple[str, int]], campaign_id: int) -> Report:
+def _run(api: str, callers: dict[str, tuple[str, int]], campaign_id: int,
+         callback_id: int) -> Report:
     """The whole run (blocking: schemathesis calls over `requests`)."""
     report = Report()
     started = time.monotonic()
@@ -78,7 +79,8 @@ def _run(api: str, callers: dict[str, tuple[str, int]], campaign_id: int) -> Rep
         params = {p.name for p in op.path_parameters}
         has_input = bool(params) or bool(op.query) or len(op.body) > 0
         for who, (token, own_id) in callers.items():
-            known = {k: v for k, v in (("agent_id", own_id), ("campaign", str(campaign_id)))
+            known = {k: v for k, v in (("agent_id", own_id), ("campaign", str(campaign_id)),
+                                       ("callback_id", callback_id))
                      if k in params}
             passes: list[tuple[str, GenerationMode, dict[str, Any] | None]] = [
                 ("positive", GenerationMode.POSITIVE, None)]
@@ -124,7 +126,8 @@ def _run_pass(report: Report, api: str, session: requests.Session, op: Any, labe
 async def test_the_api_answers_as_its_openapi_document_says(world: World) -> None:
     callers = {"admin": (world.admin.token, world.admin.id),
                "supervisor": (world.supervisor.token, world.supervisor.id)}
-    report = await asyncio.to_thread(_run, world.api, callers, world.campaign_id)
+    report = await asyncio.to_thread(_run, world.api, callers, world.campaign_id,
+                                     world.callback_id)
     print(f"\nschemathesis: {report.cases} cases in {report.seconds:.1f} s")
     assert not report.failures, "\n\n".join(report.failures)
     # The run was what it claims: every operation called, a few hundred cases, and the

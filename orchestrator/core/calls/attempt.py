@@ -73,6 +73,7 @@ from orchestrator.core.telephony.events import (
     CallRinging,
     ChannelGone,
     DialFailed,
+    DigitReceived,
     OriginateAccepted,
     OriginateRefused,
     PlaybackFinished,
@@ -150,6 +151,8 @@ class CallMachine(CustomerLegHandlers, AgentSideHandlers):
                 return self._on_beep(event, now)
             case PlaybackFinished():
                 return self._on_playback_finished(event, now)
+            case DigitReceived():
+                return self._on_digit(event, now)
             case BridgeJoined() | BridgeLeft():
                 return []
             case TimerFired():

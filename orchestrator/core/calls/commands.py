@@ -22,6 +22,7 @@ __all__ = [
     "DetectBeep",
     "LockNumber",
     "NoteCall",
+    "OptOutNumber",
     "PublishAttempt",
     "RecordAttempt",
     "RecordOutcome",
@@ -214,3 +215,12 @@ class NoteCall(Command):
     kind: str
     at: datetime
     data: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutNumber(Command):
+    """The customer pressed the opt-out key: the attempt's number goes on the DNC list at
+    once, the attempt recorded as the source."""
+
+    attempt_id: str
+    at: datetime

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from orchestrator.core.calls.commands import CallOutcome, DetectBeep
+from orchestrator.core.calls.commands import CallOutcome, DetectBeep, OptOutNumber
 from orchestrator.core.calls.events import (
     AmdFalsePositiveReported,
     AmdResult,
@@ -44,6 +44,7 @@ from orchestrator.core.telephony.events import (
     ChannelGone,
     DialFailed,
     DialStatus,
+    DigitReceived,
     OriginateRefused,
     PlaybackFinished,
 )
@@ -279,6 +280,23 @@ class CustomerLegHandlers(AttemptSteps):
         return self._count_abandon(now, "amd_false_positive")
 
     # ------------------------------------------------------------ timers
+
+    def _on_digit(self, ev: DigitReceived, now: datetime) -> list[Command]:
+        """The customer pressed the campaign's opt-out key while no agent talks to them
+        (waiting in the grace, or hearing the information message): their number goes on
+        the DNC list at once and the call ends. Never during a conversation, where keys
+        belong to the agent's business (a card number)."""
+        digit = self.settings.opt_out_digit
+        if (digit is None or ev.digit != digit or ev.channel_id != self.customer_channel_id
+                or self.state not in (*WAITING_AGENT, CallState.ABANDONING)):
+            return []
+        out: list[Command] = [OptOutNumber(self.attempt_id, now)]
+        if self.state is not CallState.ABANDONING:
+            # the customer's choice, inside the grace: not an abandon
+            self._set_outcome(CallOutcome.HUMAN_ANSWER, "opted out by key press")
+            out += self.conversation.drop_pending_agent_leg()
+            out += self.conversation.release("customer opted out")
+        return out + [Hangup(self.customer_channel_id)] + self._hanging_up(now)
 
     def _on_timer(self, ev: TimerFired, now: datetime) -> list[Command]:
         purpose = self._timers.fired(ev.name)

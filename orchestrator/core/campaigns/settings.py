@@ -125,6 +125,9 @@ class CampaignSettings:
     "Record connected calls automatically."
     recording_resume_s: int = 60
     "A paused recording resumes by itself after this long (an agent forgot it)."
+    opt_out_digit: str | None = "9"
+    """The key a customer presses to be put on the DNC list while waiting for an agent or
+    hearing the information message (the message should say so); None: no key."""
     max_concurrent_calls: int | None = None
     "Campaign's cap on calls in progress."
     cadence: Mapping[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_CADENCE))

@@ -38,6 +38,7 @@ __all__ = [
     "DialStatus",
     "OriginateAccepted",
     "OriginateRefused",
+    "DigitReceived",
     "PlaybackFinished",
 ]
 
@@ -162,3 +163,11 @@ class PlaybackFinished(Event):
     "The playback id we gave in :class:`~orchestrator.core.telephony.commands.Play`."
     failed: bool = False
     "True when Asterisk reported the media as failed (missing file...)."
+
+
+@dataclass(frozen=True, slots=True)
+class DigitReceived(Event):
+    """``ChannelDtmfReceived``: a key pressed on one of our channels."""
+
+    channel_id: str
+    digit: str

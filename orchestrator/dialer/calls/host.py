@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -78,6 +78,8 @@ class BridgeCleaner(Protocol):
 class CallsHost(Protocol):
     @property
     def pool(self) -> AsyncConnectionPool[AsyncConn]: ...
+    @property
+    def opt_out_scope(self) -> Literal["global", "campaign"]: ...
     """Everything the call registry and the calls' ledger handlers use."""
 
     @property

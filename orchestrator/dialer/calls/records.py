@@ -18,6 +18,7 @@ from orchestrator.dialer.kernel.ids import ascii_int
 from orchestrator.dialer.settings import AUTO_CODE, LEDGER_OUTCOME, ledger_outcome
 from orchestrator.ledger import attempts as attempts_ledger
 from orchestrator.ledger import claims as claims_ledger
+from orchestrator.ledger import dnc as dnc_ledger
 
 log = structlog.get_logger("orchestrator.dialer")
 executor_log = structlog.get_logger("orchestrator.dialer.executor")
@@ -163,6 +164,12 @@ class CallRecords:
                     return False
             last = str(att.agent_id) if att.agent_id is not None else None
         return last is not None and last != cmd.agent_id
+
+    async def opt_out(self, cmd: c.OptOutNumber) -> None:
+        """The customer's opt-out key: DNC at once (global or the campaign's, as
+        ORCH_OPT_OUT_SCOPE says), the attempt as its source."""
+        await self.host.ledger_write(dnc_ledger.opt_out_attempt, uuid.UUID(cmd.attempt_id),
+                                     scope=self.host.opt_out_scope)
 
     async def note_call(self, cmd: c.NoteCall) -> None:
         aid = uuid.UUID(cmd.attempt_id)

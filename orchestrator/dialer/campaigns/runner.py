@@ -143,6 +143,8 @@ class CampaignRunner:
             return
         if d.dial_guard.paused(d.now_s()):
             return  # Asterisk refuses originates (dial_guard): the targets wait, uncharged
+        # Due callbacks held here take the free agents first (a personal one its agent).
+        await d.callbacks.place(self)
         if self.core.mode.is_preview:
             await d.previews.tick(self)
             return

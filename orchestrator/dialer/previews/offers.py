@@ -62,6 +62,8 @@ class Preview:
     dialed: bool = False
     card: CallCard | None = None
     """The contact's screen pop (history, last outcome), read when the preview is shown."""
+    callback_id: int | None = None
+    """The callback this preview is (a due callback shown to its agent first), if any."""
 
     @property
     def id(self) -> str:
@@ -78,6 +80,7 @@ class Preview:
         remaining = s.remaining(now)
         return {
             "preview_id": self.id, "campaign": self.campaign_name, "state": s.state.value,
+            "callback_id": self.callback_id,
             "allowed_actions": [a.value for a in s.allowed_actions],
             "expires_at": s.expires_at.isoformat() if s.expires_at else None,
             "remaining_s": remaining.total_seconds() if remaining is not None else None,
@@ -157,7 +160,14 @@ class PreviewService:
                 continue
             self._offer(runner, session, target)
 
-    def _offer(self, runner: PreviewCampaign, session: AgentSeat, target: claims_ledger.ClaimedTarget) -> None:
+    def offer_callback(self, runner: PreviewCampaign, session: AgentSeat,
+                       target: claims_ledger.ClaimedTarget, callback_id: int) -> str:
+        """A due callback shown to its agent first (the callbacks domain leased its target
+        and chose the agent); Accept writes the attempt ahead linked to the callback."""
+        return self._offer(runner, session, target, callback_id=callback_id)
+
+    def _offer(self, runner: PreviewCampaign, session: AgentSeat, target: claims_ledger.ClaimedTarget,
+               *, callback_id: int | None = None) -> str:
         h = self.host
         pid = str(uuid.uuid4())
         settings = runner.core
@@ -167,7 +177,8 @@ class PreviewService:
                       kind="preview")
         actor.context.update(campaign_name=runner.campaign.name, campaign_id=runner.id,
                              agent_id=session.agent_id)
-        p = Preview(ps, actor, session.agent_id, runner.id, runner.campaign.name, target)
+        p = Preview(ps, actor, session.agent_id, runner.id, runner.campaign.name, target,
+                    callback_id=callback_id)
         self.previews[pid] = p
         self.by_agent[session.agent_id] = pid
         h.spawn(actor.run(), name=f"preview-{pid[:8]}")
@@ -176,6 +187,7 @@ class PreviewService:
         if not wants_call:
             p.leg = leg if leg.up else None
             self._start(p)
+        return pid
 
     def _start(self, p: Preview) -> None:
         commands = p.session.start(self.host.clock.now())
@@ -283,6 +295,10 @@ class PreviewService:
             if self.by_agent.get(p.agent_id) == offer_id:
                 del self.by_agent[p.agent_id]
             p.actor.stop()
+            if p.callback_id is not None and not p.dialed:
+                closed_by = p.session.closed_by
+                self.host.callbacks.preview_closed(
+                    p.callback_id, closed_by.value if closed_by is not None else "closed")
         return p
 
     async def dial(self, cmd: c.DialTarget) -> None:
@@ -297,8 +313,11 @@ class PreviewService:
         async with h.pool.connection() as conn:
             ticket = await claims_ledger.write_ahead_attempt(
                 conn, p.target.target_id, owner=h.instance_id, agent_id=agent_id,
-                attempt_id=uuid.UUID(p.id), system_call_cap=h.settings.system_max_calls)
+                attempt_id=uuid.UUID(p.id), system_call_cap=h.settings.system_max_calls,
+                callback_id=p.callback_id)
         self._close(p.id)
+        if not ticket.ok and p.callback_id is not None:
+            h.callbacks.preview_closed(p.callback_id, "not dialed")
         if not ticket.ok:
             log.info("preview.write_ahead_refused", preview=p.id,
                      reason=str(ticket.reason))  # type: ignore[union-attr]

@@ -246,6 +246,14 @@ class AriChannelHandlers:
         if call is not None and call.kind == "call":
             call.post(ev.RecordingFailed(name, e.recording.cause or "failed"))
 
+    async def on_ChannelDtmfReceived(self, e: GenericEvent) -> None:
+        # A key on one of our channels (a customer's opt-out key, say): the call decides.
+        self._count(e.type)
+        ch = e.raw.get("channel") or {}
+        cid, digit = ch.get("id", ""), str(e.raw.get("digit", ""))
+        if cid and digit:
+            self._post(cid, lambda i: ev.DigitReceived(i, digit))
+
     async def on_ChannelTalkingFinished(self, e: GenericEvent) -> None:
         # TALK_DETECT on a machine: the greeting ended, the beep is next.
         self._count(e.type)

@@ -170,6 +170,8 @@ async def _may_have_been_abandoned(conn: AsyncConn, att: Attempt) -> bool:
     """
     if att.connected_at is not None or att.outcome is not None or att.state == "pending":
         return False
+    if att.mode == "callback":  # a callback is placed agent first, whatever the campaign
+        return False
     row = await fetch_one(
         conn,
         "SELECT mode, progressive_flavour FROM campaigns WHERE id = %s", (att.campaign_id,))

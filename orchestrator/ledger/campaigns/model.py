@@ -12,6 +12,7 @@ STATUSES = ("draft", "running", "paused", "stopped", "completed")
 AMD_POLICIES = ("off", "hangup", "voicemail_drop", "pass_to_agent")
 PROGRESSIVE_FLAVOURS = ("agent_first", "customer_first")
 PREVIEW_AUTO_ACTIONS = ("skip", "accept", "remove")
+CALLBACK_FALLBACKS = ("wait", "anyone")
 OUTCOME_CLASSES = ("final_success", "final_failure", "retry", "dnc")
 # Telephony outcomes a campaign's cadence may name (attempts.outcome values that can be retried).
 CADENCE_KEYS = (
@@ -86,6 +87,16 @@ class Campaign:
     recording: bool
     recording_resume_s: int
     masking: bool
+    personal_callback_fallback: str
+    """A personal callback whose agent is not logged in during its window: wait for them,
+    or go to anyone of the campaign (wait | anyone)."""
+    callback_attempts: int
+    """Attempts a callback gets (1 to 10): the second and third tries of a courtesy callback."""
+    callback_retry_delay: timedelta
+    """Time between a callback's unanswered attempt and its next one (the target's cadence
+    applies too)."""
+    callback_queue: str | None
+    """The Asterisk queue whose courtesy (queue) callbacks this campaign dials."""
     created_at: datetime
     updated_at: datetime
 

@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 from orchestrator.ledger.campaigns.model import (
     AMD_POLICIES,
     CADENCE_KEYS,
+    CALLBACK_FALLBACKS,
     EDITABLE_FIELDS,
     MODES,
     PREVIEW_AUTO_ACTIONS,
@@ -205,6 +206,18 @@ def _caller_id(field: str, v: Any) -> Any:
     return v
 
 
+_QUEUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}\Z")
+
+
+def _callback_queue(field: str, v: Any) -> Any:
+    if v is None:
+        return None
+    if not isinstance(v, str) or not _QUEUE.match(v):
+        raise _fail(field, "must be an Asterisk queue name (letters, digits, _ . -; at most 80) "
+                           f"or null, got {v!r}")
+    return v
+
+
 def _ranged_int(lo: int, hi: int | None, *, nullable: bool = False) -> Callable[[str, Any], Any]:
     return lambda field, v: _int(field, v, lo, hi, nullable=nullable)
 
@@ -250,6 +263,10 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "max_concurrent_calls": _ranged_int(1, None, nullable=True),
     "wrapup_code_set_id": _ranged_int(1, None, nullable=True),
     "default_wrapup_code_id": _ranged_int(1, None, nullable=True),
+    "personal_callback_fallback": _one_of(CALLBACK_FALLBACKS),
+    "callback_attempts": _ranged_int(1, 10),
+    "callback_retry_delay": _duration,
+    "callback_queue": _callback_queue,
 }
 
 
@@ -285,6 +302,8 @@ def _db_error(exc: psycopg.errors.IntegrityError) -> CampaignError:
     cname = exc.diag.constraint_name or ""
     if cname == "campaigns_name_key":
         return _fail("name", "a campaign with this name already exists")
+    if cname == "campaigns_callback_queue":
+        return _fail("callback_queue", "another campaign already dials this queue's callbacks")
     field = _CONSTRAINT_FIELD.get(cname)
     if field is None and cname.startswith("campaigns_") and cname.endswith("_check"):
         field = cname[len("campaigns_"):-len("_check")]

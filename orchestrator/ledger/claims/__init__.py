@@ -10,7 +10,9 @@ Several orchestrator instances share one database without double dialing:
    available_from, live or undispositioned attempts, DNC, abandon lock, minimum gap);
    `rules.evaluate` then decides the calling window in Python. Targets it rejects get its
    `unavailable_reason` and `available_from = next_dialable_at` and are not leased.
-   At most one target per contact is leased at a time.
+   At most one target per contact is leased at a time. A contact with an open callback,
+   and a target made for a callback alone, are dialed only by their callbacks
+   (`ledger.callbacks`).
 2. Just before originating, `write_ahead_attempt` re-checks in ONE transaction (target and
    contact rows locked, lease still ours, campaign running, rules again, call caps) and
    INSERTs the attempt (its uuid is the future ARI channelId) plus an attempt_events row

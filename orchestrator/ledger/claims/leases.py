@@ -45,6 +45,9 @@ _CLAIM_SQL = (
    AND (p.last_call_at IS NULL OR p.last_call_at + c.min_gap <= %(now)s)
    AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.e164 = t.e164 AND a.ended_at IS NULL)
    AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.contact_id = t.contact_id AND a.dispositioned_at IS NULL)
+   AND NOT t.callback_only
+   AND NOT EXISTS (SELECT 1 FROM callbacks cb WHERE cb.contact_id = t.contact_id
+                      AND cb.status IN ('pending', 'offered', 'dialing'))
    AND NOT EXISTS (SELECT 1 FROM targets o WHERE o.contact_id = t.contact_id AND o.id <> t.id
                       AND o.lease_expires_at > %(now)s)
    AND NOT EXISTS (SELECT 1 FROM dnc_entries d

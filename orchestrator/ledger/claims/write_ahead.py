@@ -74,6 +74,7 @@ async def write_ahead_attempt(
     now: datetime | None = None,
     campaign: Campaign | None = None,
     policy: DialingPolicy | None = None,
+    callback_id: int | None = None,
 ) -> AttemptTicket | AttemptRefusal:
     """Commit an attempt for a leased target, or say why not. Originate only on a ticket.
 
@@ -90,6 +91,10 @@ async def write_ahead_attempt(
     On a refusal the lease is released, except for TRANSIENT_REFUSALS (caps, contact
     busy) where the caller keeps it and may retry. A rules/DNC/exhausted refusal stores
     the target's unavailable reason.
+
+    With `callback_id`, the attempt is that callback's: the callback must still be leased
+    to `owner` (pending, or offered in preview), else LEASE_LOST; the attempt row names
+    it and the callback turns 'dialing' in the same transaction.
     """
     if conn.info.transaction_status != TransactionStatus.IDLE:
         # Inside a caller's transaction the attempt would not be committed before the
@@ -105,6 +110,9 @@ async def write_ahead_attempt(
         ):
             # Not ours (any more): touch nothing, another owner may hold it now.
             return AttemptRefusal(RefusalReason.LEASE_LOST, "the lease expired or belongs to another owner")
+        if callback_id is not None and not await _callback_ours(conn, callback_id, owner):
+            return AttemptRefusal(RefusalReason.LEASE_LOST, f"callback {callback_id} is not "
+                                  "leased to this owner any more")
         if campaign is None or campaign.id != row["campaign_id"]:
             campaign = await get_campaign(conn, int(row["campaign_id"]))
             policy = None
@@ -118,10 +126,16 @@ async def write_ahead_attempt(
         mode = mode or campaign.mode
         refusal = await _insert_attempt(
             conn, row, target_id, aid, number, campaign=campaign, mode=mode, agent_id=agent_id,
-            owner=owner, now=now,
+            owner=owner, now=now, callback_id=callback_id,
         )
         if refusal is not None:
             return refusal
+        if callback_id is not None:
+            await execute(
+                conn,
+                "UPDATE callbacks SET status = 'dialing', attempt_id = %s, lease_owner = NULL,"
+                " lease_expires_at = NULL, waiting_reason = NULL, next_try_at = NULL,"
+                " updated_at = now() WHERE id = %s", (aid, callback_id))
     return AttemptTicket(
         attempt_id=aid, attempt_number=number, campaign_id=campaign.id, contact_id=row["contact_id"],
         target_id=target_id, description=row["description"], e164=row["e164"], mode=mode,
@@ -159,6 +173,13 @@ async def _check_dialable(
     return None
 
 
+async def _callback_ours(conn: AsyncConn, callback_id: int, owner: str) -> bool:
+    """The callback is still this owner's to dial (locked to the end of the transaction)."""
+    cb = await fetch_one(conn, "SELECT status, lease_owner FROM callbacks WHERE id = %s FOR UPDATE",
+                         (callback_id,))
+    return cb is not None and cb["status"] in ("pending", "offered") and cb["lease_owner"] == owner
+
+
 async def _check_call_caps(
     conn: AsyncConn, campaign: Campaign, system_call_cap: int | None
 ) -> AttemptRefusal | None:
@@ -181,7 +202,7 @@ async def _check_call_caps(
 async def _insert_attempt(
     conn: AsyncConn, row: Mapping[str, Any], target_id: int, aid: uuid.UUID, number: int, *,
     campaign: Campaign,
-    mode: str, agent_id: int | None, owner: str, now: datetime,
+    mode: str, agent_id: int | None, owner: str, now: datetime, callback_id: int | None = None,
 ) -> AttemptRefusal | None:
     """INSERT the attempt (in a savepoint: the database's refusals come back typed), its
     'created' event, and clear the target's lease. None on success."""
@@ -190,9 +211,10 @@ async def _insert_attempt(
             await execute(
                 conn,
                 "INSERT INTO attempts (id, campaign_id, contact_id, target_id, attempt_number, e164,"
-                " mode, agent_id, owner, created_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                " mode, agent_id, owner, created_at, callback_id)"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                 (aid, campaign.id, row["contact_id"], target_id, number, row["e164"], mode, agent_id,
-                 owner, now),
+                 owner, now, callback_id),
             )
     except errors.CheckViolation as exc:
         cname = exc.diag.constraint_name
@@ -216,7 +238,8 @@ async def _insert_attempt(
         conn,
         "INSERT INTO attempt_events (attempt_id, at, kind, data) VALUES (%s, %s, 'created', %s)",
         (aid, now, Jsonb({"owner": owner, "agent_id": agent_id, "mode": mode,
-                          "attempt_number": number})),
+                          "attempt_number": number,
+                          **({"callback_id": callback_id} if callback_id is not None else {})})),
     )
     await execute(
         conn,
