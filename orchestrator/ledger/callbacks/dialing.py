@@ -41,6 +41,7 @@ from orchestrator.core.rules import DialingPolicy, evaluate
 from orchestrator.ledger.campaigns import Campaign, get_campaign, load_dialing_policy
 from orchestrator.ledger.claims import ClaimedTarget
 from orchestrator.ledger.claims.facts import _FACT_COLUMNS, target_facts
+from orchestrator.ledger.claims.leases import claimed_target
 from orchestrator.ledger.pool import AsyncConn, audit, db_now, execute, fetch_all, fetch_one
 
 RECHECK = timedelta(seconds=60)
@@ -311,15 +312,7 @@ async def lease_callback_target(
         await execute(conn, "UPDATE callbacks SET status = 'offered', lease_expires_at = %s,"
                             " waiting_reason = NULL, updated_at = now() WHERE id = %s",
                       (expires, callback_id))
-    return ClaimedTarget(
-        target_id=row["target_id"], contact_id=row["contact_id"], campaign_id=row["campaign_id"],
-        position=row["position"], description=row["description"], e164=row["e164"],
-        attempts_made=row["attempts_made"], max_attempts=row["max_attempts"],
-        amd_count=row["amd_count"], contact_attempts_made=row["contact_attempts_made"],
-        external_id=row["external_id"], first_name=row["first_name"], last_name=row["last_name"],
-        postal_code=row["postal_code"], time_zone=row["time_zone"],
-        custom_fields=dict(row["custom_fields"] or {}), lease_owner=owner, lease_expires_at=expires,
-        time_zones=verdict.time_zones)
+    return claimed_target(row, owner, expires, verdict)
 
 
 _CLOSED_WITHOUT_CALL = {

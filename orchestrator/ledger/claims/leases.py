@@ -61,7 +61,10 @@ _CLAIM_SQL = (
 
 
 
-def _claimed(row: Mapping[str, Any], owner: str, expires: datetime, verdict: Verdict) -> ClaimedTarget:
+def claimed_target(row: Mapping[str, Any], owner: str, expires: datetime,
+                   verdict: Verdict) -> ClaimedTarget:
+    """A target row (``_FACT_COLUMNS``) leased to ``owner`` until ``expires``: what a
+    campaign's claim and a callback's claim hand to the dialer."""
     return ClaimedTarget(
         target_id=row["target_id"], contact_id=row["contact_id"], campaign_id=row["campaign_id"],
         position=row["position"], description=row["description"], e164=row["e164"],
@@ -123,7 +126,7 @@ async def claim_targets(
                                           verdict.detail))
                 continue
             contacts.add(row["contact_id"])
-            claimed.append(_claimed(row, owner, expires, verdict))
+            claimed.append(claimed_target(row, owner, expires, verdict))
         if claimed:
             await execute(
                 conn,
