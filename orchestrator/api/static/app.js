@@ -21,6 +21,14 @@ const Dialer = (() => {
 
   function clearToken() {
     sessionStorage.removeItem(TOKEN_KEY);
+    // The page's extra panels (callbacks) forget what they showed.
+    document.dispatchEvent(new CustomEvent("dialer:signedout"));
+  }
+
+  /** Tell the page's extra panels (e.g. callbacks) who signed in: they share the page's
+   * sign-in and event stream rather than opening their own. */
+  function announceSignedIn(me) {
+    document.dispatchEvent(new CustomEvent("dialer:signedin", { detail: me }));
   }
 
   /** An error answer of the API: {error, message, field}, plus the HTTP status and the
@@ -146,6 +154,29 @@ const Dialer = (() => {
     return isNaN(d) ? String(iso) : d.toLocaleString();
   }
 
+  /** A date-time's parts in an IANA zone: {date: "YYYY-MM-DD", time: "HH:MM"}. */
+  function zoneParts(iso, zone) {
+    const d = new Date(iso);
+    if (isNaN(d)) return { date: "", time: "" };
+    let parts;
+    try {
+      parts = new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit",
+        day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(d);
+    } catch (_) {
+      return { date: iso.slice(0, 10), time: iso.slice(11, 16) };
+    }
+    const p = Object.fromEntries(parts.map((x) => [x.type, x.value]));
+    return { date: p.year + "-" + p.month + "-" + p.day, time: p.hour + ":" + p.minute };
+  }
+
+  /** A callback's window in its own zone: "2026-12-09 10:00–11:00 Europe/Paris". */
+  function fmtWindow(cb) {
+    const a = zoneParts(cb.window_start, cb.time_zone);
+    const b = zoneParts(cb.window_end, cb.time_zone);
+    const end = b.date === a.date ? b.time : b.date + " " + b.time;
+    return a.date + " " + a.time + "–" + end + " " + cb.time_zone;
+  }
+
   const STATE_LABELS = {
     logged_out: "Logged out",
     not_ready: "Not ready",
@@ -240,6 +271,7 @@ const Dialer = (() => {
           this.onStatus("live");
         }
         this.onEvent(event);
+        document.dispatchEvent(new CustomEvent("dialer:event", { detail: event }));
       };
       ws.onclose = () => {
         if (this.ws === ws) this.ws = null;
@@ -286,6 +318,7 @@ const Dialer = (() => {
         input.value = "";
         showError(errorBox, null);
         onSignedIn(me);
+        announceSignedIn(me);
       } catch (err) {
         if (err.status === 401) clearToken();
         showError(errorBox, err.status === 401 ? "token: unknown or revoked token" : err);
@@ -293,7 +326,7 @@ const Dialer = (() => {
     });
 
     if (token()) {
-      check().then(onSignedIn).catch((err) => {
+      check().then((me) => { onSignedIn(me); announceSignedIn(me); }).catch((err) => {
         if (err.status === 401 || err.status === 403) clearToken();
         showError(errorBox, err);
       });
@@ -312,6 +345,7 @@ const Dialer = (() => {
   return {
     api, ApiError, describeError, showError, el, $, token, setToken, clearToken,
     fmtDuration, fmtPercent, fmtNumber, fmtTime, fmtDateTime, stateLabel, sinceMs,
+    zoneParts, fmtWindow,
     features, EventStream, setupSignIn, streamBadge,
   };
 })();
