@@ -81,13 +81,20 @@ class ControlServer:
         await self.engine.restart()
         return web.json_response({"restarted": True})
 
-    async def script(self, request: web.Request) -> web.Response:
+    async def _object(self, request: web.Request) -> dict[str, Any] | web.Response:
+        """The request's JSON object body ({} when empty), or the 400 naming `body`."""
         try:
             body: Any = json.loads(await request.read() or b"{}")
         except ValueError:
             return self._bad("body: not JSON")
         if not isinstance(body, dict):
             return self._bad("body: expected a JSON object")
+        return body
+
+    async def script(self, request: web.Request) -> web.Response:
+        body = await self._object(request)
+        if isinstance(body, web.Response):
+            return body
         number = body.get("number")
         if not isinstance(number, str) or not number.strip():
             return self._bad("number: required string")
@@ -129,12 +136,9 @@ class ControlServer:
         """Body {"name": glob, "cause": text}: recordings so named answer 201, then fail;
         with "refuse": true they are answered 500 at once (Asterisk without its recording
         directory)."""
-        try:
-            body: Any = json.loads(await request.read() or b"{}")
-        except ValueError:
-            return self._bad("body: not JSON")
-        if not isinstance(body, dict):
-            return self._bad("body: expected a JSON object")
+        body = await self._object(request)
+        if isinstance(body, web.Response):
+            return body
         name = body.get("name")
         if not isinstance(name, str) or not name:
             return self._bad("name: required string (a recording name or glob pattern)")
@@ -175,12 +179,9 @@ class ControlServer:
     async def queue_member_add(self, request: web.Request) -> web.Response:
         """Body {"interface", "member_name", "paused", "penalty"}: what AMI QueueAdd does
         (QueueMemberAdded included); 409 when the interface is a member already."""
-        try:
-            body: Any = json.loads(await request.read() or b"{}")
-        except ValueError:
-            return self._bad("body: not JSON")
-        if not isinstance(body, dict):
-            return self._bad("body: expected a JSON object")
+        body = await self._object(request)
+        if isinstance(body, web.Response):
+            return body
         interface, name = body.get("interface"), body.get("member_name", "")
         paused, penalty = body.get("paused", False), body.get("penalty", 0)
         if not isinstance(interface, str) or not interface:

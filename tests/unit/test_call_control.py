@@ -6,8 +6,8 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -20,7 +20,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from orchestrator.core.calls import AgentLeg, CallControlError, CallMachine, CallPlan, CallState
+from orchestrator.core.calls import AgentLeg, CallControlError, CallMachine, CallState
 from orchestrator.core.calls.control_view import control_view
 from orchestrator.core.calls.parties import PartyState
 from orchestrator.core.calls.room import CallMode
@@ -79,9 +79,10 @@ from orchestrator.core.events import (
     UnholdRequest,
 )
 
-T0 = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
-C = TypeVar("C", bound=Command)
-ATTEMPT = "att-1"
+# The same call, clock and helpers as tests/unit/test_calls.py.
+from tests.unit.test_calls import ATTEMPT, T0, at, of, plan
+from tests.unit.test_calls import Driver as CallDriver
+
 AGENT_LEG = f"agent:{ATTEMPT}"
 ROOM = f"{ATTEMPT}:room1"
 P1 = f"party1:{ATTEMPT}"
@@ -90,14 +91,6 @@ NAILED = AgentLeg("ag1", "PJSIP/1001", "agent/ag1/leg/1", "agent/ag1/bridge")
 PER_CALL = AgentLeg("ag1", "PJSIP/1001")
 LEGS = pytest.mark.parametrize("leg", [PER_CALL, NAILED], ids=["per_call", "nailed"])
 END_EVENTS = (AgentCallEnded, AgentLeftCall, AgentReleased)
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-def of(cmds: Sequence[Command], kind: type[C]) -> list[C]:
-    return [c for c in cmds if isinstance(c, kind)]
 
 
 def notified(cmds: Sequence[Command], kind: Any, agent: str | None = None) -> list[Any]:
@@ -109,10 +102,6 @@ def notes(cmds: Sequence[Command], kind: str) -> list[dict[str, object]]:
     return [dict(c.data) for c in of(cmds, NoteCall) if c.kind == kind]
 
 
-def plan() -> CallPlan:
-    return CallPlan(ATTEMPT, "camp", "contact-1", "target-1", "+442079460001", "PJSIP/x@trunk")
-
-
 def predictive(**kw: Any) -> CampaignSettings:
     base: dict[str, Any] = {"mode": DialMode.PREDICTIVE, "caller_id": "+442079460000",
                             "info_message": "sound:dialer/silent-call", "recording": True}
@@ -120,25 +109,8 @@ def predictive(**kw: Any) -> CampaignSettings:
     return CampaignSettings(**base)
 
 
-class Driver:
-    """Feeds a machine and keeps every command it returned."""
-
-    def __init__(self, call: CallMachine) -> None:
-        self.call = call
-        self.log: list[Command] = []
-
-    def start(self, t: float = 0.0) -> list[Command]:
-        out = self.call.start(at(t))
-        self.log += out
-        return out
-
-    def __call__(self, event: Any, t: float) -> list[Command]:
-        out = self.call.handle(event, at(t))
-        self.log += out
-        return out
-
-    def timer(self, purpose: str, t: float) -> list[Command]:
-        return self(TimerFired(f"call/{ATTEMPT}/{purpose}"), t)
+class Driver(CallDriver):
+    """test_calls' driver, with the call's outcomes and conversation at hand."""
 
     def outcomes(self) -> list[RecordOutcome]:
         return of(self.log, RecordOutcome)

@@ -391,7 +391,7 @@ class CallControlHandlers(AttemptSteps):
         left = talk.participants()
         if talk.mode == CallMode.POST_CALL or not talk.customer_present:
             if left <= 1:
-                return self._hang_up_last(now)
+                return self._end(now)  # post-call with one participant left: over
             return self._publish(now)
         if left <= 1:
             # The customer alone: nobody of ours or theirs is left to talk to.
@@ -405,10 +405,6 @@ class CallControlHandlers(AttemptSteps):
                 return [NotifyAgent(told, ConferenceEnd(told, self.attempt_id)),
                         *self._publish(now)]
         return self._publish(now)
-
-    def _hang_up_last(self, now: datetime) -> list[Command]:
-        """Post-call with one participant left: the call is over."""
-        return self._end(now)
 
     def _customer_left_conference(self, now: datetime) -> list[Command]:
         """The customer hung up in a conference of three or more: the attempt's outcome is

@@ -138,13 +138,8 @@ class Room:
         """The party of the consultation in progress."""
         if self.mode != CallMode.CONSULT:
             return None
-        found = [p for p in self.present_parties()]
-        return found[-1] if found else None
-
-    def _primary_channel(self) -> str | None:
-        if self.agent is None or self.primary_left:
-            return None
-        return self.agent_leg_id if self.agent_leg_id is not None else self.agent.channel_id
+        present = self.present_parties()
+        return present[-1] if present else None
 
     # ------------------------------------------------------------ the customer
 
