@@ -14,7 +14,8 @@ campaign, at most ``web_callback_rate`` a minute per token and per caller addres
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -118,13 +119,9 @@ class CallbacksService:
                     conn, who, cb.campaign_id, body.get("assign_to", "agent"), body.get("agent"))
             if not changes:
                 raise Invalid("nothing to change", "body")
-            try:
+            with _refusals():
                 cb = await callbacks_ledger.update_callback(
                     conn, callback_id, changes, actor=who.actor, default_region=_region(cb.e164))
-            except callbacks_ledger.CallbackStateError as exc:
-                raise Conflict(exc.message, exc.field) from None
-            except callbacks_ledger.CallbackError as exc:
-                raise Invalid(exc.message, exc.field) from None
         await self._changed(callback_id)
         return _json(cb)
 
@@ -132,14 +129,10 @@ class CallbacksService:
                      reason: str | None = None) -> dict[str, Any]:
         async with self.host.pool.connection() as conn:
             await _visible(conn, who, callback_id)
-            try:
+            with _refusals():
                 cb = await callbacks_ledger.delete_callback(
                     conn, callback_id, actor=who.actor, reason=reason,
                     after_start=who.role.at_least(Role.SUPERVISOR))
-            except callbacks_ledger.CallbackStateError as exc:
-                raise Conflict(exc.message, exc.field) from None
-            except callbacks_ledger.CallbackError as exc:
-                raise Invalid(exc.message, exc.field) from None
         await self._changed(callback_id)
         return _json(cb)
 
@@ -305,3 +298,14 @@ def _region(e164: str) -> str | None:
 
 
 __all__ = ["CallbacksService"]
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """An edit the ledger refuses: too late (started: 409) or a bad field (422)."""
+    try:
+        yield
+    except callbacks_ledger.CallbackStateError as exc:
+        raise Conflict(exc.message, exc.field) from None
+    except callbacks_ledger.CallbackError as exc:
+        raise Invalid(exc.message, exc.field) from None
